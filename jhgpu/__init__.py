@@ -1,0 +1,1 @@
+"""Code the deploy's tasks share: settings validation, OS decisions, custom facts."""

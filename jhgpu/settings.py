@@ -1,0 +1,207 @@
+"""Checks every host's settings before anything is planned. The one place validation lives.
+
+The defaults and their documentation are in `group_data/all.py`; this module says what a valid
+value of each is. A host with bad settings stops the whole deploy with one message listing
+every problem, each naming the host and the setting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tarfile
+from pathlib import PurePosixPath
+from typing import Any, Callable
+
+from pyinfra.api.arguments import all_global_arguments
+from pyinfra.api.connectors import get_all_connectors
+from pyinfra.api.exceptions import PyinfraError
+
+
+class SettingsError(PyinfraError):
+    """Raised for invalid settings; pyinfra prints it and exits non-zero."""
+
+
+class Invalid(ValueError):
+    """One setting's problem, without the host (added by `validate`)."""
+
+
+# --- value checks: each returns nothing or raises Invalid -----------------------------------
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def is_type(*types: type) -> Callable[[Any], None]:
+    names = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+
+    def check(value):
+        # bool is an int in Python; a setting that wants a number must not take True.
+        if isinstance(value, bool) and bool not in types:
+            raise Invalid(f"must be {names}, got {_type_name(value)} {value!r}")
+        if not isinstance(value, types):
+            raise Invalid(f"must be {names}, got {_type_name(value)} {value!r}")
+
+    return check
+
+
+def absolute_path(value: Any) -> None:
+    is_type(str)(value)
+    if not value.startswith("/"):
+        raise Invalid(f"must be an absolute path (starting with /), got {value!r}")
+    path = PurePosixPath(value)
+    if ".." in path.parts:
+        raise Invalid(f"must not contain '..', got {value!r}")
+    if str(path) == "/":
+        raise Invalid("must not be / itself")
+
+
+def path_under(parent: str) -> Callable[[Any], None]:
+    def check(value):
+        absolute_path(value)
+        if PurePosixPath(parent) not in PurePosixPath(value).parents:
+            raise Invalid(f"must be a folder under {parent}/, got {value!r}")
+
+    return check
+
+
+def one_of(*choices: str) -> Callable[[Any], None]:
+    def check(value):
+        if value not in choices:
+            raise Invalid(f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+    return check
+
+
+def matches(pattern: str, meaning: str) -> Callable[[Any], None]:
+    def check(value):
+        is_type(str)(value)
+        if not re.fullmatch(pattern, value):
+            raise Invalid(f"must be {meaning}, got {value!r}")
+
+    return check
+
+
+def list_of(item_check: Callable[[Any], None]) -> Callable[[Any], None]:
+    def check(value):
+        is_type(list, tuple)(value)
+        for index, item in enumerate(value):
+            try:
+                item_check(item)
+            except Invalid as error:
+                raise Invalid(f"item {index}: {error}") from None
+
+    return check
+
+
+def url(value: Any) -> None:
+    matches(r"https?://[^\s/]+(/\S*)?", "an http:// or https:// URL")(value)
+
+
+def local_file(value: Any) -> None:
+    """A file on the machine running pyinfra (relative paths are relative to where it runs)."""
+    is_type(str)(value)
+    if not os.path.isfile(value):
+        raise Invalid(f"must be an existing file on this machine, {value!r} is not one")
+
+
+def image_archive(value: Any) -> None:
+    local_file(value)
+    try:
+        image_archive_tags(value)
+    except (tarfile.TarError, KeyError, ValueError) as error:
+        raise Invalid(f"{value!r} is not a `docker save` archive with tagged images ({error})")
+
+
+def pem_certificates(value: Any) -> None:
+    if value is None:
+        return
+    local_file(value)
+    with open(value, "rb") as handle:
+        if b"-----BEGIN CERTIFICATE-----" not in handle.read():
+            raise Invalid(f"{value!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+
+
+def image_archive_tags(path: str) -> list[str]:
+    """The image references (repo:tag) a `docker save` archive holds, read from its manifest."""
+    import json
+
+    with tarfile.open(path) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))
+    tags = [tag for entry in manifest for tag in (entry.get("RepoTags") or [])]
+    if not tags:
+        raise ValueError("its manifest names no image tag")
+    return tags
+
+
+# --- the settings -------------------------------------------------------------------------------
+
+UNIX_NAME = matches(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name (lowercase, up to 32 characters)")
+
+SETTINGS: dict[str, Callable[[Any], None]] = {
+    "jupyterhub_user": UNIX_NAME,
+    "jupyterhub_root": absolute_path,
+    "users_home_root": absolute_path,
+    "shared_data_dir": path_under("/mnt"),
+    "docker_source": one_of("distro", "docker-ce"),
+    "docker_ce_repo_url": url,
+    "compose_project_name": matches(
+        r"[a-z0-9][a-z0-9_-]*", "lowercase letters, digits, '-' and '_', starting with a letter or digit"
+    ),
+    "preload_images": list_of(image_archive),
+    "gpu_enabled": is_type(bool),
+    "build_ca_certificates": pem_certificates,
+    "base_packages": list_of(matches(r"[a-z0-9][a-z0-9+.:=~-]*", "a Debian package name")),
+}
+
+# Folders the deploy owns with different owners and modes: none may hold another.
+SEPARATE_FOLDERS = ("jupyterhub_root", "users_home_root", "shared_data_dir")
+
+
+def pyinfra_data_names() -> set[str]:
+    """Host data that belongs to pyinfra itself (connector settings, global arguments)."""
+    names = {name for name, _ in all_global_arguments() if name.startswith("_")}
+    for connector in get_all_connectors().values():
+        names.update(getattr(connector, "data_meta", {}))
+    return names
+
+
+def _folder_overlaps(values: dict[str, Any]) -> list[str]:
+    problems = []
+    for index, first in enumerate(SEPARATE_FOLDERS):
+        for second in SEPARATE_FOLDERS[index + 1:]:
+            a, b = PurePosixPath(values[first]), PurePosixPath(values[second])
+            if a == b or a in b.parents or b in a.parents:
+                problems.append(f"{first} ({a}) and {second} ({b}) must be separate folders")
+    return problems
+
+
+def problems_in(data: dict[str, Any]) -> list[str]:
+    """Every problem in one host's data, as 'setting: problem' lines."""
+    problems = []
+    known = set(SETTINGS) | pyinfra_data_names()
+    for name in sorted(set(data) - known):
+        close = difflib.get_close_matches(name, SETTINGS, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        problems.append(f"unknown setting '{name}'{hint}")
+    for name, check in SETTINGS.items():
+        if name not in data:
+            problems.append(f"setting '{name}' is missing (is group_data/all.py in place?)")
+            continue
+        try:
+            check(data[name])
+        except Invalid as error:
+            problems.append(f"setting '{name}' {error}")
+    if not problems:
+        problems.extend(f"settings {problem}" for problem in _folder_overlaps(data))
+    return problems
+
+
+def validate(host_name: str, data: dict[str, Any]) -> None:
+    """Raise SettingsError naming the host and each bad setting; return quietly if all is well."""
+    problems = problems_in(data)
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise SettingsError(f"invalid settings for host '{host_name}':\n{lines}")

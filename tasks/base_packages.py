@@ -1,0 +1,7 @@
+"""The packages every later step relies on."""
+
+from pyinfra import host
+
+from jhgpu.operations import apt_install
+
+apt_install(name="Install base packages", packages=host.data.base_packages)

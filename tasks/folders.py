@@ -1,0 +1,25 @@
+"""The Hub's folder, the users' home root and the shared data folder, with deliberate owners.
+
+- jupyterhub_root: the Hub user's, 0750; it will hold the Hub's database and secrets.
+- users_home_root: root's, 0711; each user's folder inside is made by the Hub for that user,
+  and other accounts on the server can neither list nor read them.
+- shared_data_dir: the Hub user's, 0755; admins put data here, users get it read-only.
+"""
+
+from pathlib import PurePosixPath
+
+from pyinfra import host
+from pyinfra.operations import files
+
+user = host.data.jupyterhub_user
+
+FOLDERS = [
+    (host.data.jupyterhub_root, user, user, "750"),
+    (host.data.users_home_root, "root", "root", "711"),
+    (host.data.shared_data_dir, user, user, "755"),
+]
+
+for path, owner, group, mode in FOLDERS:
+    # Missing parents are made root's and world-readable, like any system folder.
+    files.directory(name=f"Create {PurePosixPath(path).parent}", path=str(PurePosixPath(path).parent))
+    files.directory(name=f"Create {path}", path=path, user=owner, group=group, mode=mode)

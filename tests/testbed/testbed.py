@@ -1,0 +1,194 @@
+"""The test bed: disposable Debian 12 hosts (systemd, sshd, their own Docker) reached over SSH.
+
+Used by the end-to-end tests and by `./dev sandbox`. Nothing here can be pulled from a registry,
+so the base image is made with debootstrap and imported. Slow things are cached:
+- the base and host images stay in the local Docker engine, tagged by a digest of their recipe;
+- the SSH key lives in the cache folder (never in the repository).
+Each host is a container publishing its sshd on 127.0.0.1 only, with a volume for its own
+/var/lib/docker (overlay2 cannot sit on overlay2). `Host.remove()` deletes both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jupyterhub-gpu-testbed"
+DEBIAN_MIRROR = os.environ.get("TESTBED_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SUITE = "bookworm"
+LABEL = "jupyterhub-gpu-testbed"
+
+
+def docker_cli() -> str:
+    """Debian's client first: a newer client without buildx refuses BuildKit (see TESTBED notes)."""
+    return os.environ.get("DOCKER") or ("/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker")
+
+
+def docker(*args: str, check: bool = True, capture: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [docker_cli(), *args], check=check, text=True,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None, **kwargs,
+    )
+
+
+def docker_engine_running() -> bool:
+    return docker("info", check=False).returncode == 0
+
+
+def image_exists(ref: str) -> bool:
+    return docker("image", "inspect", ref, check=False).returncode == 0
+
+
+def _digest(*parts: str | bytes) -> str:
+    sha = hashlib.sha256()
+    for part in parts:
+        sha.update(part.encode() if isinstance(part, str) else part)
+    return sha.hexdigest()[:12]
+
+
+def base_image() -> str:
+    """A minimal Debian 12 root filesystem, imported as an image (about 25 s the first time)."""
+    ref = f"{LABEL}-base:{SUITE}-{_digest(SUITE, 'minbase')}"
+    if image_exists(ref):
+        return ref
+    if not shutil.which("debootstrap"):
+        raise RuntimeError("debootstrap is missing: apt-get install -y debootstrap")
+    with tempfile.TemporaryDirectory(prefix="testbed-rootfs-") as rootfs:
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", SUITE, rootfs, DEBIAN_MIRROR],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        docker("import", "-", ref, stdin=tar.stdout)
+        if tar.wait() != 0:
+            raise RuntimeError("tar of the debootstrap root filesystem failed")
+    return ref
+
+
+def host_image() -> str:
+    """The base plus systemd, sshd and sudo: what a freshly installed server looks like."""
+    base = base_image()
+    dockerfile = HERE / "host.Dockerfile"
+    ref = f"{LABEL}-host:{_digest(base, dockerfile.read_bytes())}"
+    if not image_exists(ref):
+        docker("build", "--build-arg", f"BASE_IMAGE={base}", "-t", ref,
+               "-f", str(dockerfile), str(HERE), capture=False,
+               env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return ref
+
+
+def ssh_key() -> Path:
+    """The test bed's private key, made once per machine and kept outside the repository."""
+    key = CACHE_DIR / "id_ed25519"
+    if not key.exists():
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", LABEL, "-f", str(key)],
+                       check=True)
+    return key
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Host:
+    """One running test-bed host."""
+
+    name: str
+    port: int
+    key: Path
+
+    @property
+    def volume(self) -> str:
+        return f"{self.name}-docker"
+
+    def inventory_data(self) -> dict:
+        """pyinfra host data that reaches this host over SSH."""
+        return {
+            "ssh_hostname": "127.0.0.1",
+            "ssh_port": self.port,
+            "ssh_user": "root",
+            "ssh_key": str(self.key),
+            "ssh_strict_host_key_checking": "no",
+            "ssh_known_hosts_file": "/dev/null",
+        }
+
+    def ssh(self, command: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+        """Run a command on the host over SSH, as a person checking on it would."""
+        return subprocess.run(
+            ["ssh", "-q", "-i", str(self.key), "-p", str(self.port),
+             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+             "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "root@127.0.0.1", command],
+            check=check, text=True, capture_output=True, timeout=timeout,
+        )
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Wait until sshd answers and systemd has finished booting."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                result = self.ssh("systemctl is-system-running --wait", check=False, timeout=60)
+                last = result.stdout.strip() + result.stderr.strip()
+                if result.returncode == 0 or last.startswith("degraded"):
+                    return
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(1)
+        logs = docker("logs", "--tail", "40", self.name, check=False)
+        raise RuntimeError(f"test-bed host {self.name} not ready ({last}):\n{logs.stdout}{logs.stderr}")
+
+    def remove(self) -> None:
+        docker("rm", "-f", "-v", self.name, check=False)
+        docker("volume", "rm", "-f", self.volume, check=False)
+
+
+def start_host(name: str | None = None) -> Host:
+    """Start a fresh host from the cached image and wait until it is reachable over SSH."""
+    image = host_image()
+    key = ssh_key()
+    host = Host(name=name or f"{LABEL}-{uuid.uuid4().hex[:8]}", port=_free_port(), key=key)
+    host.remove()
+    docker("volume", "create", "--label", LABEL, host.volume)
+    docker(
+        "run", "-d", "--name", host.name, "--hostname", host.name.replace("_", "-")[:63],
+        "--label", LABEL,
+        # --privileged is refused on these machines; this set gives systemd and a nested dockerd.
+        "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+        "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+        "--device-cgroup-rule", "a *:* rwm", "--cgroupns=host",
+        "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+        "-v", f"{host.volume}:/var/lib/docker",
+        "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro",
+        "-p", f"127.0.0.1:{host.port}:22",
+        image,
+    )
+    try:
+        host.wait_ready()
+    except Exception:
+        host.remove()
+        raise
+    return host
+
+
+def remove_all_hosts() -> None:
+    """Remove every container and volume the test bed made (after an interrupted run)."""
+    ids = docker("ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
+    if ids:
+        docker("rm", "-f", "-v", *ids, check=False)
+    volumes = docker("volume", "ls", "-q", "--filter", f"label={LABEL}").stdout.split()
+    if volumes:
+        docker("volume", "rm", "-f", *volumes, check=False)
