@@ -192,3 +192,19 @@ def remove_all_hosts() -> None:
     volumes = docker("volume", "ls", "-q", "--filter", f"label={LABEL}").stdout.split()
     if volumes:
         docker("volume", "rm", "-f", *volumes, check=False)
+
+
+def save_image_archive(ref: str, dest: Path) -> Path:
+    """`docker save` one local image into an archive, as an admin would for an air-gapped host."""
+    docker("save", "-o", str(dest), ref)
+    return dest
+
+
+def build_marker_image(ref: str) -> str:
+    """A tiny image (one file) to preload in tests; built here since nothing can be pulled."""
+    if not image_exists(ref):
+        with tempfile.TemporaryDirectory() as context:
+            Path(context, "marker").write_text(ref)
+            Path(context, "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\nCMD [\"/marker\"]\n")
+            docker("build", "-t", ref, context, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return ref

@@ -1,0 +1,62 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from testbed import testbed  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: needs a Docker engine; starts real test-bed hosts")
+
+
+def write_inventory(path: Path, host: testbed.Host, **settings) -> Path:
+    """An inventory file for one test-bed host, with settings as host data."""
+    data = {**host.inventory_data(), **settings}
+    path.write_text(f"hosts = [({host.name!r}, {data!r})]\n")
+    return path
+
+
+class PyinfraRun:
+    def __init__(self, completed: subprocess.CompletedProcess):
+        self.returncode = completed.returncode
+        self.stdout = completed.stdout
+        self.stderr = completed.stderr
+        self.output = completed.stdout + completed.stderr
+
+    @property
+    def results(self) -> dict:
+        return json.loads(self.stdout)["results"]
+
+    def changed_operations(self) -> list[str]:
+        """Names of the operations that changed something on any host."""
+        return [op["name"] for op in self.results["operations"] if op["success"]]
+
+
+def run_pyinfra(inventory: Path, *args: str, timeout: int = 1800) -> PyinfraRun:
+    """`pyinfra -y --json INVENTORY deploy.py`, run from the repository like an admin would."""
+    command = [str(Path(sys.executable).parent / "pyinfra"), "-y", "--json", str(inventory), "deploy.py", *args]
+    completed = subprocess.run(command, cwd=REPO, text=True, capture_output=True, timeout=timeout,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return PyinfraRun(completed)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    if not testbed.docker_engine_running():
+        pytest.fail("no Docker engine is running: start one (./dev test does) before the e2e tests")
+
+
+@pytest.fixture(scope="module")
+def fresh_host(docker_engine):
+    """A new test-bed host for one test module, removed afterwards with its volume."""
+    host = testbed.start_host()
+    yield host
+    host.remove()

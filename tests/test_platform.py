@@ -1,0 +1,95 @@
+"""OS support and Docker installation per release, with recorded facts (no Ubuntu archive here).
+
+These run the real deploy.py through pyinfra with the facts of a freshly installed host and
+check the commands it would run. What they cannot prove: that the packages exist in the archive
+at install time; the Debian 12 path is also proven live by the end-to-end test.
+"""
+
+import pytest
+
+from jhgpu.platform import SUPPORTED, UnsupportedHost, supported_release
+from recorded import run_deploy
+from recorded_hosts import OS_RELEASES, distribution, fresh_host
+
+APT_INSTALL = "apt-get -y -o Dpkg::Options::=\"--force-confdef\" -o Dpkg::Options::=\"--force-confold\" install"
+
+
+def installs(commands):
+    """The packages each `apt-get install` installs, in order."""
+    return [cmd.split(" install ", 1)[1].split() for cmd in commands if APT_INSTALL in cmd]
+
+
+@pytest.mark.parametrize("distro, version", list(OS_RELEASES))
+def test_supported_releases_are_recognised(distro, version):
+    codename, pretty = OS_RELEASES[(distro, version)]
+    release = supported_release("gpu01", distribution(distro, version, codename, pretty))
+    assert (release.distro, release.version, release.codename) == (distro, version, codename)
+
+
+@pytest.mark.parametrize("fact, shown", [
+    (distribution("ubuntu", "18.04", "bionic", "Ubuntu 18.04.6 LTS"), "Ubuntu 18.04.6 LTS"),
+    (distribution("debian", "11", "bullseye", "Debian GNU/Linux 11 (bullseye)"), "Debian GNU/Linux 11"),
+    ({"name": "CentOS Stream", "major": 9, "minor": None,
+      "release_meta": {"ID": "centos", "VERSION_ID": "9", "PRETTY_NAME": "CentOS Stream 9"}}, "CentOS Stream 9"),
+    (None, "an unknown OS"),
+])
+def test_other_systems_are_refused_by_name(fact, shown):
+    with pytest.raises(UnsupportedHost) as error:
+        supported_release("gpu01", fact)
+    assert "host 'gpu01' runs " + shown in str(error.value)
+    assert "Ubuntu 20.04 (focal)" in str(error.value)
+
+
+def test_unsupported_host_gets_no_command():
+    facts = fresh_host("ubuntu", "20.04")
+    facts["server.LinuxDistribution"] = distribution("ubuntu", "18.04", "bionic", "Ubuntu 18.04.6 LTS")
+    with pytest.raises(UnsupportedHost):
+        run_deploy(facts)
+
+
+@pytest.mark.parametrize("version", ["20.04", "22.04", "24.04"])
+def test_ubuntu_distro_docker_brings_compose_v2(version):
+    commands = run_deploy(fresh_host("ubuntu", version), docker_source="distro")
+    assert installs(commands) == [["curl", "git", "gnupg"], ["docker.io", "docker-compose-v2"]]
+    assert "systemctl enable docker.service" in commands
+    assert not any("download.docker.com" in command for command in commands)
+
+
+def test_debian_distro_docker_brings_compose_v1():
+    commands = run_deploy(fresh_host("debian", "12"), docker_source="distro")
+    assert installs(commands)[-1] == ["docker.io", "docker-compose"]
+
+
+@pytest.mark.parametrize("distro, version", list(OS_RELEASES))
+def test_docker_ce_comes_from_dockers_signed_repository(distro, version):
+    codename, _ = OS_RELEASES[(distro, version)]
+    commands = run_deploy(fresh_host(distro, version), docker_source="docker-ce")
+    key_download = next(i for i, c in enumerate(commands) if f"linux/{distro}/gpg" in c)
+    repo_line = next(i for i, c in enumerate(commands) if "sources.list.d/docker.list" in c)
+    docker_install = next(i for i, c in enumerate(commands) if "docker-ce " in c and APT_INSTALL in c)
+    assert key_download < repo_line < docker_install
+    assert (f"deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/{distro} "
+            f"{codename} stable") in commands[repo_line]
+    assert commands[docker_install - 1] == "apt-get update"
+    assert installs(commands)[-1] == ["docker-ce", "docker-ce-cli", "containerd.io",
+                                      "docker-buildx-plugin", "docker-compose-plugin"]
+
+
+def test_docker_ce_mirror_is_a_setting():
+    commands = run_deploy(fresh_host("ubuntu", "20.04"), docker_source="docker-ce",
+                          docker_ce_repo_url="https://mirror.example.org/docker/")
+    assert any("https://mirror.example.org/docker/ubuntu/gpg" in command for command in commands)
+
+
+def test_hub_user_and_folders_on_a_fresh_host():
+    commands = run_deploy(fresh_host("ubuntu", "20.04"))
+    assert "useradd -d /home/jupyterhub -s /usr/sbin/nologin -g jupyterhub -G docker -r -m jupyterhub" in commands
+    for path, mode, owner in [("/home/jupyterhub/JupyterHubGPU", "750", "jupyterhub:jupyterhub"),
+                              ("/home/jh_users", "711", "root:root"),
+                              ("/mnt/shared", "755", "jupyterhub:jupyterhub")]:
+        assert f"chmod {mode} {path}" in commands
+        assert f"chown {owner} {path}" in commands
+
+
+def test_supported_list_matches_recorded_hosts():
+    assert {(r.distro, r.version) for r in SUPPORTED} == set(OS_RELEASES)

@@ -1,0 +1,132 @@
+"""Settings validation: every kind of bad value is refused, naming the host and the setting."""
+
+import ast
+import io
+import json
+import tarfile
+
+import pytest
+
+from jhgpu.settings import SETTINGS, SettingsError, validate
+from recorded import REPO, default_settings
+
+
+def check(**overrides):
+    validate("gpu01", {**default_settings(), **overrides})
+
+
+def refused(**overrides) -> str:
+    with pytest.raises(SettingsError) as error:
+        check(**overrides)
+    message = str(error.value)
+    assert "host 'gpu01'" in message
+    return message
+
+
+def docker_save_archive(path, tags):
+    """A minimal archive shaped like `docker save` output."""
+    manifest = json.dumps([{"Config": "x.json", "RepoTags": tags, "Layers": []}]).encode()
+    with tarfile.open(path, "w") as archive:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        archive.addfile(info, io.BytesIO(manifest))
+    return str(path)
+
+
+def test_defaults_are_valid():
+    check()
+
+
+def test_settings_reference_and_validation_name_the_same_settings():
+    tree = ast.parse((REPO / "group_data" / "all.py").read_text())
+    documented = {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets}
+    assert documented == set(SETTINGS)
+
+
+def test_every_setting_has_a_comment_in_the_reference():
+    lines = (REPO / "group_data" / "all.py").read_text().splitlines()
+    for index, line in enumerate(lines):
+        name = line.split(" = ")[0]
+        if name in SETTINGS:
+            assert lines[index - 1].startswith("#"), f"{name} has no comment line above it"
+
+
+def test_typo_is_refused_with_the_closest_name():
+    message = refused(users_home_rot="/home/x")
+    assert "unknown setting 'users_home_rot'" in message
+    assert "did you mean 'users_home_root'" in message
+
+
+def test_pyinfra_connection_data_is_not_an_unknown_setting():
+    check(ssh_port=2222, ssh_user="ubuntu", _sudo=True)
+
+
+@pytest.mark.parametrize("name", ["jupyterhub_root", "users_home_root"])
+def test_relative_path_is_refused(name):
+    message = refused(**{name: "jh_users"})
+    assert f"setting '{name}' must be an absolute path" in message
+    assert "'jh_users'" in message
+
+
+def test_parent_folder_reference_is_refused():
+    assert "must not contain '..'" in refused(users_home_root="/home/../etc")
+
+
+def test_shared_data_must_live_under_mnt():
+    assert "setting 'shared_data_dir' must be a folder under /mnt/" in refused(shared_data_dir="/srv/shared")
+    assert "under /mnt/" in refused(shared_data_dir="/mnt")
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("gpu_enabled", "yes", "must be bool, got str 'yes'"),
+    ("gpu_enabled", 1, "must be bool, got int 1"),
+    ("jupyterhub_root", 42, "must be str, got int 42"),
+    ("preload_images", "image.tar", "must be list or tuple, got str"),
+    ("base_packages", ["curl", 3], "item 1: must be str, got int 3"),
+])
+def test_wrong_type_is_refused(name, value, expected):
+    message = refused(**{name: value})
+    assert f"setting '{name}' {expected}" in message
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("docker_source", "snap", "must be one of 'distro', 'docker-ce', got 'snap'"),
+    ("jupyterhub_user", "Jupyter Hub", "must be a Unix user name"),
+    ("compose_project_name", "My Hub", "must be lowercase letters"),
+    ("docker_ce_repo_url", "download.docker.com", "must be an http:// or https:// URL"),
+    ("base_packages", ["curl; rm -rf /"], "item 0: must be a Debian package name"),
+])
+def test_impossible_value_is_refused(name, value, expected):
+    assert f"setting '{name}' {expected}" in refused(**{name: value})
+
+
+def test_nested_folders_are_refused():
+    message = refused(users_home_root="/home/jupyterhub/JupyterHubGPU/users")
+    assert "jupyterhub_root (/home/jupyterhub/JupyterHubGPU) and users_home_root" in message
+
+
+def test_missing_local_files_are_refused(tmp_path):
+    assert "must be an existing file on this machine" in refused(preload_images=[str(tmp_path / "no.tar")])
+    assert "must be an existing file" in refused(build_ca_certificates=str(tmp_path / "ca.pem"))
+
+
+def test_preload_archive_must_name_an_image(tmp_path):
+    not_an_archive = tmp_path / "notes.tar"
+    not_an_archive.write_text("hello")
+    assert "is not a `docker save` archive" in refused(preload_images=[str(not_an_archive)])
+    untagged = docker_save_archive(tmp_path / "untagged.tar", [])
+    assert "names no image tag" in refused(preload_images=[untagged])
+    check(preload_images=[docker_save_archive(tmp_path / "hub.tar", ["jupyterhub/jupyterhub:5"])])
+
+
+def test_ca_bundle_must_hold_a_certificate(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate")
+    assert "holds no PEM certificate" in refused(build_ca_certificates=str(bundle))
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    check(build_ca_certificates=str(bundle))
+
+
+def test_all_problems_are_reported_at_once():
+    message = refused(users_home_rot="/x", gpu_enabled="no", jupyterhub_root="jh")
+    assert message.count("\n  - ") == 3

@@ -1,0 +1,70 @@
+"""A local sandbox host to try the deploy on, without a GPU server. Run through ./dev:
+
+    ./dev sandbox   start (or reuse) the sandbox host and deploy to it
+    ./dev clean     remove the sandbox and anything else the test bed left behind
+
+The sandbox is a test-bed host (Debian 12, systemd, sshd, its own Docker) published on
+127.0.0.1. Its inventory is written to .sandbox/inventory.py; edit it and rerun to try settings.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import testbed  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+NAME = "jupyterhub-gpu-sandbox"
+INVENTORY = REPO / ".sandbox" / "inventory.py"
+SANDBOX_SETTINGS = {"gpu_enabled": False}  # no GPU in the sandbox
+
+
+def running_host() -> testbed.Host | None:
+    port = testbed.docker("port", NAME, "22", check=False).stdout.strip()
+    if not port:
+        return None
+    return testbed.Host(name=NAME, port=int(port.splitlines()[0].rsplit(":", 1)[1]), key=testbed.ssh_key())
+
+
+def write_inventory(host: testbed.Host) -> None:
+    INVENTORY.parent.mkdir(exist_ok=True)
+    data = {**host.inventory_data(), **SANDBOX_SETTINGS}
+    INVENTORY.write_text(
+        "# The local sandbox host made by ./dev sandbox. Add settings from group_data/all.py here.\n"
+        f"hosts = [({host.name!r}, {data!r})]\n"
+    )
+
+
+def up() -> int:
+    host = running_host()
+    if host:
+        print(f"==> Reusing the running sandbox host {NAME}")
+    else:
+        print(f"==> Starting the sandbox host {NAME} (the first time builds its image: a few minutes)")
+        host = testbed.start_host(NAME)
+    if not INVENTORY.exists() or host.name not in INVENTORY.read_text() or f"{host.port}" not in INVENTORY.read_text():
+        write_inventory(host)
+    print(f"==> Deploying: pyinfra {INVENTORY.relative_to(REPO)} deploy.py")
+    deploy = subprocess.run([str(REPO / ".venv" / "bin" / "pyinfra"), "-y", str(INVENTORY), "deploy.py"], cwd=REPO)
+    print(f"""
+==> The sandbox host is up.
+    Log in:     ssh -i {host.key} -p {host.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1
+    Redeploy:   .venv/bin/pyinfra {INVENTORY.relative_to(REPO)} deploy.py      (add --dry to preview)
+    Remove it:  ./dev clean
+""")
+    return deploy.returncode
+
+
+def clean() -> int:
+    testbed.remove_all_hosts()
+    INVENTORY.unlink(missing_ok=True)
+    print("==> Removed the sandbox and all test-bed hosts and volumes")
+    return 0
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "up"
+    sys.exit({"up": up, "clean": clean}[command]())
