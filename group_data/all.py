@@ -49,3 +49,42 @@ build_ca_certificates = None
 
 # Packages every host gets before anything else (the deploy itself needs curl, git and gnupg).
 base_packages = ["ca-certificates", "curl", "git", "gnupg"]
+
+# --- Notebook image chain ----------------------------------------------------------------------
+
+# The jupyter/docker-stacks repository the images are built from: a git URL, or a git
+# repository on the machine running pyinfra (uploaded; for air-gapped hosts).
+docker_stacks_repo = "https://github.com/jupyter/docker-stacks.git"
+
+# The docker-stacks commit to build (a full 40-hex SHA; branch names are refused so builds are
+# reproducible). This one is upstream main of 2026-07-28 ("Rework Rosetta junk cleanup in all
+# images"); its images are based on Ubuntu 24.04 (noble).
+docker_stacks_ref = "c49624e35d4ffa670e5650f623880d1e210d980e"
+
+# Folder (on the machine running pyinfra) of patches applied to the checkout, in name order.
+docker_stacks_patches_dir = "files/docker-stacks-patches"
+
+# The CUDA runtime image the chain starts from (docker-stacks' ROOT_IMAGE). It must be built on
+# the Ubuntu release the pinned docker-stacks uses (24.04 at the default ref; CUDA images exist
+# for 24.04 from CUDA 12.5.1 on). CUDA 12.8.1 with cuDNN covers the TensorFlow (CUDA 12.5) and
+# PyTorch cu128 wheels of the chain; it needs an NVIDIA driver >= 570.124.06.
+notebook_root_image = "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"
+
+# Images are tagged <image_owner>/<name>:latest so they never collide with the official ones.
+image_owner = "jupytergpu"
+
+# The chain, in build order. Each entry: "name"; "context" (a folder in the docker-stacks
+# checkout) or "local_context" (a folder of yours on the machine running pyinfra); "parent"
+# (an earlier entry, None for the root image); "build_args" (extra --build-arg values);
+# "display_name" (shown in the Hub's image picker; None keeps the image out of it).
+notebook_images = [
+    {"name": "docker-stacks-foundation", "context": "images/docker-stacks-foundation", "parent": None},
+    {"name": "base-notebook", "context": "images/base-notebook", "parent": "docker-stacks-foundation"},
+    {"name": "minimal-notebook", "context": "images/minimal-notebook", "parent": "base-notebook"},
+    {"name": "scipy-notebook", "context": "images/scipy-notebook", "parent": "minimal-notebook",
+     "display_name": "Python (SciPy)"},
+    {"name": "tensorflow-notebook", "context": "images/tensorflow-notebook/cuda", "parent": "scipy-notebook",
+     "display_name": "TensorFlow (GPU)"},
+    {"name": "pytorch-notebook", "context": "images/pytorch-notebook/cuda12", "parent": "scipy-notebook",
+     "display_name": "PyTorch (GPU)"},
+]

@@ -1,23 +1,41 @@
-"""Custom pyinfra facts. Query one by hand with e.g.
-    pyinfra inventory.py fact jhgpu.facts.DockerImageId ref=jupyter/base-notebook:latest
+"""Custom pyinfra facts. Query one by hand, e.g.
+    pyinfra inventory.py fact jhgpu.facts.DockerImage ref=jupytergpu/base-notebook
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 
 from pyinfra.api import FactBase
 
 
-class DockerImageId(FactBase):
-    """The id of a local image, or None when the image (or Docker itself) is missing."""
+class DockerImage(FactBase):
+    """A local image's id and labels ({"id": ..., "labels": {...}}), or None when it is missing
+    (or Docker itself is)."""
 
     requires_command = "docker"
 
     def command(self, ref: str) -> str:
-        return f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(ref)} 2>/dev/null || true"
+        return (f"docker image inspect --format '{{{{json .Id}}}} {{{{json .Config.Labels}}}}' "
+                f"{shlex.quote(ref)} 2>/dev/null || true")
 
     def process(self, output):
-        image_id = "".join(output).strip()
-        return image_id or None
+        line = "".join(output).strip()
+        if not line:
+            return None
+        image_id, labels = line.split(" ", 1)
+        return {"id": json.loads(image_id), "labels": json.loads(labels) or {}}
 
+
+class TreeDigest(FactBase):
+    """A sha256 over the names and contents of every file in a folder, or None if it is missing.
+    File times and owners are left out: only what a build would see counts."""
+
+    def command(self, path: str) -> str:
+        path = shlex.quote(path)
+        return (f"if [ -d {path} ]; then cd {path} && find . \\( -type f -o -type l \\) -print0"
+                " | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1; fi")
+
+    def process(self, output):
+        return "".join(output).strip() or None

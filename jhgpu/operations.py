@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
 from pyinfra import host
 from pyinfra.api import operation
+from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt
+
+from jhgpu.facts import DockerImage, TreeDigest
+from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
+
+q = shlex.quote
+
+
+@functools.lru_cache(maxsize=None)
+def git_archive(repo: str, ref: str) -> str:
+    """A tar of `ref` from a local repository, written to a temporary file."""
+    archive = tempfile.NamedTemporaryFile(prefix="docker-stacks-", suffix=".tar", delete=False)
+    subprocess.run(["git", "-C", repo, "archive", "--format=tar", ref], stdout=archive, check=True)
+    archive.close()
+    atexit.register(os.unlink, archive.name)
+    return archive.name
 
 
 @operation()
@@ -19,3 +44,68 @@ def apt_install(packages: list[str] | tuple[str, ...]):
     if missing:
         yield from apt.update._inner()
         yield from apt.packages._inner(packages=missing)
+
+
+@operation()
+def docker_stacks_checkout(repo: str, ref: str, dest: str, patches_dir: str, marker: str,
+                           patch_names: list[str], owner: str):
+    """A clean tree of `repo` at `ref` in `dest`, with the patches in `patches_dir` applied.
+
+    The tree records what it was made from (`marker`: the ref and each patch's digest); a tree
+    that matches is left alone. Anything else is rebuilt from scratch beside it and swapped in
+    only once every patch applied, so a broken patch leaves the old tree and images untouched.
+    """
+    marker_file = f"{dest}/.jhgpu-checkout"
+    if host.get_fact(FileContents, path=marker_file) == marker.splitlines():
+        host.noop(f"docker-stacks at {ref[:12]} with {len(patch_names)} patch(es) is in place")
+        return
+    new = f"{dest}.new"
+    yield f"rm -rf {q(new)} && mkdir -p {q(new)}"
+    if is_local_repo(repo):
+        archive = f"{dest}.tar"
+        yield FileUploadCommand(git_archive(repo, ref), archive)
+        yield f"tar -x -C {q(new)} -f {q(archive)} && rm -f {q(archive)}"
+    else:
+        yield (f"git_dir=$(mktemp -d) && git -C \"$git_dir\" init -q"
+               f" && git -C \"$git_dir\" fetch -q --depth 1 {q(repo)} {q(ref)}"
+               f" && git -C \"$git_dir\" archive FETCH_HEAD | tar -x -C {q(new)}; status=$?;"
+               f" rm -rf \"$git_dir\"; exit $status")
+    for name in patch_names:
+        patch = q(f"{patches_dir}/{name}")
+        yield (f"cd {q(new)} && if ! git apply --check {patch}; then"
+               f" echo 'patch {name} does not apply to docker-stacks at {ref}' >&2; exit 1; fi"
+               f" && git apply {patch}")
+    yield f"printf %s {q(marker)} > {q(new + '/.jhgpu-checkout')}"
+    yield f"chown -R {q(owner)}: {q(new)} && rm -rf {q(dest)} && mv {q(new)} {q(dest)}"
+
+
+@operation()
+def docker_image(build: ImageBuild, log_dir: str):
+    """Build one image with BuildKit unless its input-digest label already matches.
+
+    Facts are read when the operation runs, so a parent rebuilt earlier in the same deploy
+    (a new image id) makes its children rebuild too.
+    """
+    context_digest = host.get_fact(TreeDigest, path=build.context)
+    parent = host.get_fact(DockerImage, ref=build.parent_ref)
+    digest = input_digest(context_digest or "", build.build_args, parent["id"] if parent else "")
+    current = host.get_fact(DockerImage, ref=build.ref)
+    if current and current["labels"].get(DIGEST_LABEL) == digest:
+        host.noop(f"image {build.ref} is up to date")
+        return
+    log = f"{log_dir}/{build.name}.log"
+    args = " ".join(f"--build-arg {q(f'{key}={value}')}" for key, value in sorted(build.build_args.items()))
+    yield (f"mkdir -p {q(log_dir)} && if ! DOCKER_BUILDKIT=1 docker build --progress=plain"
+           f" --label {DIGEST_LABEL}={digest} -t {q(build.ref)} {args} {q(build.context)} > {q(log)} 2>&1;"
+           f" then tail -n 40 {q(log)} >&2; echo 'building {build.ref} failed; full log on the host: {log}' >&2;"
+           " exit 1; fi")
+
+
+@operation()
+def docker_image_present(ref: str):
+    """Pull an image the host lacks. Checked when it runs, so an image loaded by an earlier
+    step of the same deploy (preload_images) is not pulled."""
+    if host.get_fact(DockerImage, ref=ref):
+        host.noop(f"image {ref} is present")
+        return
+    yield f"docker pull {q(ref)}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import subprocess
 import tarfile
 from pathlib import PurePosixPath
 from typing import Any, Callable
@@ -17,6 +18,8 @@ from typing import Any, Callable
 from pyinfra.api.arguments import all_global_arguments
 from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
+
+from jhgpu.images import is_local_repo
 
 
 class SettingsError(PyinfraError):
@@ -136,6 +139,73 @@ def image_archive_tags(path: str) -> list[str]:
     return tags
 
 
+def local_folder(value: Any) -> None:
+    is_type(str)(value)
+    if not os.path.isdir(value):
+        raise Invalid(f"must be an existing folder on this machine, {value!r} is not one")
+
+
+def git_repo(value: Any) -> None:
+    """A git URL, or a git repository on the machine running pyinfra."""
+    is_type(str)(value)
+    if not is_local_repo(value):
+        return
+    if not os.path.isdir(os.path.join(value, ".git")) and not os.path.isfile(os.path.join(value, "HEAD")):
+        raise Invalid(f"must be a git URL or a git repository on this machine, {value!r} is neither")
+
+
+def commit_sha(value: Any) -> None:
+    is_type(str)(value)
+    if not re.fullmatch(r"[0-9a-f]{40}", value):
+        raise Invalid(f"must be a full commit SHA (40 hex digits), got {value!r}: builds must be "
+                      "reproducible, so branch and tag names are refused")
+
+
+IMAGE_NAME = matches(r"[a-z0-9]+([._-][a-z0-9]+)*", "a Docker image name (lowercase, digits, . _ -)")
+IMAGE_REF = matches(r"[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*", "a Docker image reference")
+IMAGE_KEYS = {"name", "context", "local_context", "parent", "build_args", "display_name"}
+
+
+def notebook_images(value: Any) -> None:
+    is_type(list, tuple)(value)
+    seen: list[str] = []
+    for index, image in enumerate(value):
+        where = f"item {index}"
+        if not isinstance(image, dict):
+            raise Invalid(f"{where}: must be a dict, got {_type_name(image)}")
+        try:
+            IMAGE_NAME(image.get("name"))
+        except Invalid as error:
+            raise Invalid(f"{where}: 'name' {error}") from None
+        where = f"image {image['name']!r}"
+        unknown = set(image) - IMAGE_KEYS
+        if unknown:
+            raise Invalid(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(IMAGE_KEYS)}")
+        if image["name"] in seen:
+            raise Invalid(f"{where}: listed twice")
+        if ("context" in image) == ("local_context" in image):
+            raise Invalid(f"{where}: needs exactly one of 'context' (in the docker-stacks checkout) "
+                          "or 'local_context' (a folder on this machine)")
+        if "context" in image:
+            context = image["context"]
+            if not isinstance(context, str) or context.startswith("/") or ".." in PurePosixPath(context).parts:
+                raise Invalid(f"{where}: 'context' must be a relative folder inside the checkout, got {context!r}")
+        else:
+            try:
+                local_folder(image["local_context"])
+            except Invalid as error:
+                raise Invalid(f"{where}: 'local_context' {error}") from None
+        parent = image.get("parent")
+        if parent is not None and parent not in seen:
+            raise Invalid(f"{where}: parent {parent!r} must be an image listed before it")
+        args = image.get("build_args", {})
+        if not isinstance(args, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in args.items()):
+            raise Invalid(f"{where}: 'build_args' must map names to strings, got {args!r}")
+        if image.get("display_name") is not None and not isinstance(image["display_name"], str):
+            raise Invalid(f"{where}: 'display_name' must be str or None")
+        seen.append(image["name"])
+
+
 # --- the settings -------------------------------------------------------------------------------
 
 UNIX_NAME = matches(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name (lowercase, up to 32 characters)")
@@ -153,6 +223,12 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "preload_images": list_of(image_archive),
     "gpu_enabled": is_type(bool),
     "build_ca_certificates": pem_certificates,
+    "docker_stacks_repo": git_repo,
+    "docker_stacks_ref": commit_sha,
+    "docker_stacks_patches_dir": local_folder,
+    "notebook_root_image": IMAGE_REF,
+    "image_owner": IMAGE_NAME,
+    "notebook_images": notebook_images,
     "base_packages": list_of(matches(r"[a-z0-9][a-z0-9+.:=~-]*", "a Debian package name")),
 }
 
@@ -178,6 +254,16 @@ def _folder_overlaps(values: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _missing_local_ref(data: dict[str, Any]) -> list[str]:
+    repo, ref = data["docker_stacks_repo"], data["docker_stacks_ref"]
+    if not is_local_repo(repo):
+        return []  # checked by the host's fetch
+    found = subprocess.run(["git", "-C", repo, "cat-file", "-e", f"{ref}^{{commit}}"], capture_output=True)
+    if found.returncode != 0:
+        return [f"setting 'docker_stacks_ref' {ref} is not a commit of docker_stacks_repo {repo!r}"]
+    return []
+
+
 def problems_in(data: dict[str, Any]) -> list[str]:
     """Every problem in one host's data, as 'setting: problem' lines."""
     problems = []
@@ -196,6 +282,7 @@ def problems_in(data: dict[str, Any]) -> list[str]:
             problems.append(f"setting '{name}' {error}")
     if not problems:
         problems.extend(f"settings {problem}" for problem in _folder_overlaps(data))
+        problems.extend(_missing_local_ref(data))
     return problems
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.operations import files, server
 
-from jhgpu.facts import DockerImageId
+from jhgpu.facts import DockerImage
 from jhgpu.settings import image_archive_tags
 
 for archive in host.data.preload_images:
-    missing = [tag for tag in image_archive_tags(archive) if not host.get_fact(DockerImageId, ref=tag)]
+    missing = [tag for tag in image_archive_tags(archive) if not host.get_fact(DockerImage, ref=tag)]
     if not missing:
         continue
     remote = f"/var/tmp/jhgpu-preload-{hashlib.sha256(archive.encode()).hexdigest()[:12]}.tar"

@@ -36,8 +36,8 @@ class PyinfraRun:
         return json.loads(self.stdout)["results"]
 
     def changed_operations(self) -> list[str]:
-        """Names of the operations that changed something on any host."""
-        return [op["name"] for op in self.results["operations"] if op["success"]]
+        """Names of the operations that changed something on any host (without the task file)."""
+        return [op["name"].split(" | ", 1)[-1] for op in self.results["operations"] if op["success"]]
 
 
 def run_pyinfra(inventory: Path, *args: str, timeout: int = 1800) -> PyinfraRun:

@@ -21,8 +21,12 @@ def preload_archive(tmp_path_factory, docker_engine):
 
 
 @pytest.fixture(scope="module")
-def settings(preload_archive):
-    return {"gpu_enabled": False, "preload_images": [str(preload_archive)]}
+def settings(preload_archive, tmp_path_factory):
+    # The fixture docker-stacks (upstream is out of reach), with no image to build: the image
+    # chain has its own end-to-end test.
+    chain = testbed.fixture_chain_settings(tmp_path_factory.mktemp("chain"))
+    return {**chain, "gpu_enabled": False, "notebook_images": [], "build_ca_certificates": None,
+            "preload_images": [*chain["preload_images"], str(preload_archive)]}
 
 
 def host_is_untouched(host):

@@ -8,7 +8,7 @@ at install time; the Debian 12 path is also proven live by the end-to-end test.
 import pytest
 
 from jhgpu.platform import SUPPORTED, UnsupportedHost, supported_release
-from recorded import run_deploy
+from recorded import REPO, run_deploy
 from recorded_hosts import OS_RELEASES, distribution, fresh_host
 
 APT_INSTALL = "apt-get -y -o Dpkg::Options::=\"--force-confdef\" -o Dpkg::Options::=\"--force-confold\" install"
@@ -93,3 +93,21 @@ def test_hub_user_and_folders_on_a_fresh_host():
 
 def test_supported_list_matches_recorded_hosts():
     assert {(r.distro, r.version) for r in SUPPORTED} == set(OS_RELEASES)
+
+
+def test_default_chain_fetches_the_pinned_upstream_commit_and_builds_on_cuda():
+    """The upstream path cannot run here (no GitHub, no registry): recorded facts show its commands."""
+    from recorded import default_settings
+
+    settings = default_settings()
+    commands = run_deploy(fresh_host("ubuntu", "20.04"))
+    fetch = next(c for c in commands if "git -C" in c and "fetch" in c)
+    assert f"fetch -q --depth 1 https://github.com/jupyter/docker-stacks.git {settings['docker_stacks_ref']}" in fetch
+    applies = [c for c in commands if "git apply --check" in c]
+    assert [a.split("docker-stacks-patches/")[1].split(";")[0] for a in applies] == [
+        p.name for p in sorted((REPO / "files" / "docker-stacks-patches").glob("*.patch"))]
+    assert f"docker pull {settings['notebook_root_image']}" in commands
+    builds = [c for c in commands if "docker build" in c]
+    assert len(builds) == len(settings["notebook_images"])
+    assert f"--build-arg ROOT_IMAGE={settings['notebook_root_image']}" in builds[0]
+    assert all("DOCKER_BUILDKIT=1" in b for b in builds)

@@ -130,3 +130,54 @@ def test_ca_bundle_must_hold_a_certificate(tmp_path):
 def test_all_problems_are_reported_at_once():
     message = refused(users_home_rot="/x", gpu_enabled="no", jupyterhub_root="jh")
     assert message.count("\n  - ") == 3
+
+
+def chain(*images):
+    return list(images)
+
+
+FOUNDATION = {"name": "docker-stacks-foundation", "context": "images/docker-stacks-foundation", "parent": None}
+
+
+@pytest.mark.parametrize("ref", ["main", "v1.0", "1234abcd"])
+def test_branch_or_short_ref_is_refused(ref):
+    message = refused(docker_stacks_ref=ref)
+    assert f"setting 'docker_stacks_ref' must be a full commit SHA (40 hex digits), got {ref!r}" in message
+    assert "branch and tag names are refused" in message
+
+
+def test_local_docker_stacks_repo_must_exist_and_hold_the_ref(tmp_path):
+    assert "must be a git URL or a git repository on this machine" in refused(docker_stacks_repo=str(tmp_path))
+    repo = tmp_path / "stacks"
+    repo.mkdir()
+    import subprocess
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    check(docker_stacks_repo=str(repo), docker_stacks_ref=head)
+    assert "is not a commit of docker_stacks_repo" in refused(docker_stacks_repo=str(repo), docker_stacks_ref="a" * 40)
+
+
+@pytest.mark.parametrize("images, expected", [
+    ("images", "must be list or tuple"),
+    ([{"context": "x"}], "item 0: 'name' must be str"),
+    ([{"name": "Base", "context": "x"}], "item 0: 'name' must be a Docker image name"),
+    ([{**FOUNDATION, "contxt": "x"}], "unknown key(s) ['contxt']"),
+    ([{"name": "a"}], "image 'a': needs exactly one of 'context'"),
+    ([{"name": "a", "context": "/abs"}], "'context' must be a relative folder inside the checkout"),
+    ([{"name": "a", "context": "../up"}], "'context' must be a relative folder inside the checkout"),
+    ([{"name": "a", "local_context": "/no/such/folder"}], "'local_context' must be an existing folder"),
+    ([{"name": "a", "context": "x", "parent": "b"}], "parent 'b' must be an image listed before it"),
+    ([FOUNDATION, FOUNDATION], "listed twice"),
+    ([{**FOUNDATION, "build_args": {"A": 1}}], "'build_args' must map names to strings"),
+    ([{**FOUNDATION, "display_name": 3}], "'display_name' must be str or None"),
+])
+def test_bad_image_chain_is_refused(images, expected):
+    message = refused(notebook_images=images)
+    assert "setting 'notebook_images'" in message and expected in message
+
+
+def test_image_owner_and_root_image_are_checked():
+    assert "setting 'image_owner' must be a Docker image name" in refused(image_owner="Jupyter GPU")
+    assert "setting 'notebook_root_image' must be a Docker image reference" in refused(notebook_root_image="")

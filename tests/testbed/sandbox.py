@@ -9,6 +9,7 @@ The sandbox is a test-bed host (Debian 12, systemd, sshd, its own Docker) publis
 
 from __future__ import annotations
 
+import pprint
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,6 @@ import testbed  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 NAME = "jupyterhub-gpu-sandbox"
 INVENTORY = REPO / ".sandbox" / "inventory.py"
-SANDBOX_SETTINGS = {"gpu_enabled": False}  # no GPU in the sandbox
 
 
 def running_host() -> testbed.Host | None:
@@ -31,10 +31,11 @@ def running_host() -> testbed.Host | None:
 
 def write_inventory(host: testbed.Host) -> None:
     INVENTORY.parent.mkdir(exist_ok=True)
-    data = {**host.inventory_data(), **SANDBOX_SETTINGS}
+    # No GPU in the sandbox, and no registry: it builds the test bed's fixture image chain.
+    data = {**host.inventory_data(), "gpu_enabled": False, **testbed.fixture_chain_settings(INVENTORY.parent)}
     INVENTORY.write_text(
         "# The local sandbox host made by ./dev sandbox. Add settings from group_data/all.py here.\n"
-        f"hosts = [({host.name!r}, {data!r})]\n"
+        f"hosts = [({host.name!r}, {pprint.pformat(data, sort_dicts=False)})]\n"
     )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+FIXTURES = HERE.parent / "fixtures"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jupyterhub-gpu-testbed"
 DEBIAN_MIRROR = os.environ.get("TESTBED_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
@@ -208,3 +209,46 @@ def build_marker_image(ref: str) -> str:
             Path(context, "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\nCMD [\"/marker\"]\n")
             docker("build", "-t", ref, context, env={**os.environ, "DOCKER_BUILDKIT": "0"})
     return ref
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=test-bed", "-c", "user.email=test-bed@localhost",
+                           *args], check=True, text=True, capture_output=True).stdout.strip()
+
+
+# The fixture chain, as tests/fixtures/docker-stacks lays it out.
+FIXTURE_CHAIN = [
+    {"name": "docker-stacks-foundation", "context": "images/docker-stacks-foundation", "parent": None},
+    {"name": "base-notebook", "context": "images/base-notebook", "parent": "docker-stacks-foundation"},
+    {"name": "minimal-notebook", "context": "images/minimal-notebook", "parent": "base-notebook"},
+    {"name": "scipy-notebook", "context": "images/scipy-notebook", "parent": "minimal-notebook",
+     "display_name": "Python (SciPy)"},
+    {"name": "tensorflow-notebook", "context": "images/tensorflow-notebook/cuda", "parent": "scipy-notebook",
+     "display_name": "TensorFlow (GPU)"},
+]
+
+
+def fixture_chain_settings(workdir: Path) -> dict:
+    """Settings that make a test-bed host build the fixture chain instead of upstream's, which
+    needs registries and conda channels the test bed cannot reach: the fixture as a local git
+    repository, the Debian base as the root image (preloaded from an archive), and this
+    machine's CA bundle for builds (pip reaches PyPI through the site's TLS proxy)."""
+    repo = workdir / "docker-stacks"
+    if not (repo / ".git").is_dir():
+        shutil.copytree(FIXTURES / "docker-stacks", repo)
+        git(repo, "init", "-q")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "fixture")
+    root_image = base_image()
+    archive = workdir / f"{root_image.replace(':', '_').replace('/', '_')}.tar"
+    if not archive.exists():
+        save_image_archive(root_image, archive)
+    return {
+        "preload_images": [str(archive)],
+        "build_ca_certificates": "/etc/ssl/certs/ca-certificates.crt",
+        "notebook_root_image": root_image,
+        "docker_stacks_repo": str(repo),
+        "docker_stacks_ref": git(repo, "rev-parse", "HEAD"),
+        "docker_stacks_patches_dir": str(FIXTURES / "docker-stacks-patches"),
+        "notebook_images": [dict(image) for image in FIXTURE_CHAIN],
+    }

@@ -1,0 +1,158 @@
+"""The notebook image chain, built for real on a test-bed host through the deploy.
+
+The real upstream chain needs registries and conda channels this test bed cannot reach, so it
+builds tests/fixtures/docker-stacks (same layout and build arguments) with its own patches.
+The root image is the test bed's Debian base, preloaded from an archive; pip reaches PyPI through
+the site's TLS proxy because build_ca_certificates hands the builds this machine's CA bundle.
+"""
+
+import shutil
+
+import pytest
+
+from conftest import run_pyinfra, write_inventory
+from testbed import testbed
+
+pytestmark = pytest.mark.e2e
+
+OWNER = "jupytergpu"
+CHAIN = [image["name"] for image in testbed.FIXTURE_CHAIN] + ["frozen-notebook"]
+git = testbed.git
+
+
+class Scenario:
+    """The settings of one host, changed step by step as an admin would."""
+
+    def __init__(self, host, tmp):
+        self.host, self.tmp = host, tmp
+        self.settings = {"gpu_enabled": False, **testbed.fixture_chain_settings(tmp)}
+        self.repo = tmp / "docker-stacks"
+        # A copy of the fixture patches, so a test can add a broken one.
+        self.patches = tmp / "patches"
+        shutil.copytree(self.settings["docker_stacks_patches_dir"], self.patches)
+        self.settings["docker_stacks_patches_dir"] = str(self.patches)
+        # An admin's own image, from a folder of theirs (the README's frozen-version example).
+        self.frozen = tmp / "frozen-notebook"
+        self.frozen.mkdir()
+        (self.frozen / "Dockerfile").write_text(
+            "ARG BASE_IMAGE\nFROM $BASE_IMAGE\nRUN echo frozen > \"${CONDA_DIR}/frozen.txt\"\n")
+        self.settings["notebook_images"].append(
+            {"name": "frozen-notebook", "local_context": str(self.frozen), "parent": "scipy-notebook",
+             "display_name": "Frozen (admin's own)"})
+
+    def deploy(self):
+        return run_pyinfra(write_inventory(self.tmp / "inventory.py", self.host, **self.settings))
+
+    def image_ids(self) -> dict[str, str]:
+        refs = " ".join(f"{OWNER}/{name}:latest" for name in CHAIN)
+        out = self.host.ssh(f"docker image inspect --format '{{{{.Id}}}}' {refs}").stdout.split()
+        return dict(zip(CHAIN, out))
+
+    def run_in(self, image, command):
+        return self.host.ssh(f"docker run --rm {OWNER}/{image}:latest {command}", check=False)
+
+
+@pytest.fixture(scope="module")
+def scenario(fresh_host, tmp_path_factory):
+    return Scenario(fresh_host, tmp_path_factory.mktemp("images"))
+
+
+def built(run) -> list[str]:
+    """Images the run built, in the order it built them."""
+    prefix = f"Build {OWNER}/"
+    return [name[len(prefix):].removesuffix(":latest") for name in run.changed_operations()
+            if name.startswith(prefix)]
+
+
+def test_first_deploy_builds_the_chain_in_order(scenario):
+    run = scenario.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert built(run) == ["root-with-ca-certificates", *CHAIN]
+
+
+def test_images_are_labelled_with_their_input_digest(scenario):
+    labels = scenario.host.ssh(
+        f"docker image inspect --format '{{{{index .Config.Labels \"org.jupytergpu.input-digest\"}}}}' "
+        + " ".join(f"{OWNER}/{name}:latest" for name in CHAIN)).stdout.split()
+    assert len(labels) == len(CHAIN) and all(len(label) == 64 for label in labels)
+    assert len(set(labels)) == len(CHAIN)
+
+
+def test_patches_were_applied_before_the_build(scenario):
+    assert scenario.run_in("frozen-notebook", "cat /etc/jupytergpu-patched.txt").stdout.strip() == \
+        "patched by this project"
+
+
+def test_the_last_image_is_a_single_user_server(scenario):
+    result = scenario.run_in("tensorflow-notebook", "jupyterhub-singleuser --version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("5.")
+    assert scenario.run_in("tensorflow-notebook", "id -un").stdout.strip() == "jovyan"
+
+
+def test_builds_trust_the_extra_ca_certificates(scenario):
+    result = scenario.run_in("base-notebook", "sh -c 'echo $PIP_CERT; grep -c BEGIN $PIP_CERT'")
+    path, count = result.stdout.split()
+    assert path == "/etc/ssl/certs/ca-certificates.crt" and int(count) > 0
+
+
+def test_rerun_builds_nothing(scenario):
+    run = scenario.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.changed_operations() == []
+
+
+def test_changing_one_stage_rebuilds_it_and_its_descendants_only(scenario):
+    before = scenario.image_ids()
+    dockerfile = scenario.repo / "images" / "scipy-notebook" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + 'RUN echo "scipy, second edition" >> "${CONDA_DIR}/scipy-notebook.txt"\n')
+    git(scenario.repo, "commit", "-qam", "scipy: second edition")
+    scenario.settings["docker_stacks_ref"] = git(scenario.repo, "rev-parse", "HEAD")
+
+    run = scenario.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert any(name.startswith("Check out docker-stacks at") for name in run.changed_operations())
+    assert built(run) == ["scipy-notebook", "tensorflow-notebook", "frozen-notebook"]
+    after = scenario.image_ids()
+    for name in ["docker-stacks-foundation", "base-notebook", "minimal-notebook"]:
+        assert after[name] == before[name], f"{name} was rebuilt"
+    for name in ["scipy-notebook", "tensorflow-notebook", "frozen-notebook"]:
+        assert after[name] != before[name], f"{name} was not rebuilt"
+    assert "second edition" in scenario.run_in("tensorflow-notebook", "cat /opt/conda/scipy-notebook.txt").stdout
+    assert scenario.deploy().changed_operations() == []
+
+
+def test_a_patch_that_no_longer_applies_stops_before_any_build(scenario):
+    before = scenario.image_ids()
+    ref = scenario.settings["docker_stacks_ref"]
+    (scenario.patches / "0002-broken.patch").write_text(
+        "Broken on purpose: its context matches nothing upstream.\n\n"
+        "diff --git a/images/base-notebook/Dockerfile b/images/base-notebook/Dockerfile\n"
+        "--- a/images/base-notebook/Dockerfile\n+++ b/images/base-notebook/Dockerfile\n"
+        "@@ -1,2 +1,2 @@\n-FROM nothing-like-this\n+FROM something-else\n ARG NOPE\n")
+    try:
+        run = scenario.deploy()
+        assert run.returncode != 0
+        assert f"patch 0002-broken.patch does not apply to docker-stacks at {ref}" in run.output
+        assert f"Build {OWNER}/" not in run.output  # no build started
+        assert scenario.image_ids() == before
+        marker = scenario.host.ssh("cat /home/jupyterhub/JupyterHubGPU/docker-stacks/.jhgpu-checkout").stdout
+        assert f"ref {ref}" in marker and "0002-broken.patch" not in marker
+    finally:
+        (scenario.patches / "0002-broken.patch").unlink()
+
+
+def test_a_failing_build_names_the_image_and_keeps_its_log(scenario):
+    dockerfile = scenario.frozen / "Dockerfile"
+    good = dockerfile.read_text()
+    dockerfile.write_text(good + "RUN echo 'the frozen build is broken' && exit 3\n")
+    try:
+        run = scenario.deploy()
+        assert run.returncode != 0
+        assert f"building {OWNER}/frozen-notebook:latest failed" in run.output
+        assert "the frozen build is broken" in run.output  # the end of the build log
+        log = scenario.host.ssh("cat /home/jupyterhub/JupyterHubGPU/build-logs/frozen-notebook.log").stdout
+        assert "the frozen build is broken" in log
+    finally:
+        dockerfile.write_text(good)
+    assert scenario.deploy().returncode == 0

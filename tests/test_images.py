@@ -1,0 +1,59 @@
+"""The image chain's decisions: build order, build arguments, what users are offered."""
+
+from types import SimpleNamespace
+
+from jhgpu.images import build_plan, input_digest, offered_images
+from recorded import default_settings
+
+
+def settings(**overrides):
+    return SimpleNamespace(**{**default_settings(), **overrides})
+
+
+def test_default_chain_is_built_from_the_root_image_down():
+    plan = build_plan(settings())
+    assert [b.name for b in plan] == ["docker-stacks-foundation", "base-notebook", "minimal-notebook",
+                                     "scipy-notebook", "tensorflow-notebook", "pytorch-notebook"]
+    foundation, base = plan[0], plan[1]
+    root = default_settings()["notebook_root_image"]
+    assert foundation.build_args["ROOT_IMAGE"] == root and foundation.parent_ref == root
+    assert base.build_args["BASE_IMAGE"] == "jupytergpu/docker-stacks-foundation:latest"
+    assert all(b.ref == f"jupytergpu/{b.name}:latest" for b in plan)
+    assert foundation.context == "/home/jupyterhub/JupyterHubGPU/docker-stacks/images/docker-stacks-foundation"
+
+
+def test_ca_certificates_add_a_root_layer_under_the_whole_chain(tmp_path):
+    plan = build_plan(settings(build_ca_certificates="/etc/ssl/certs/ca-certificates.crt"))
+    assert plan[0].name == "root-with-ca-certificates"
+    assert plan[1].build_args["ROOT_IMAGE"] == "jupytergpu/root-with-ca-certificates:latest"
+
+
+def test_image_owner_keeps_images_apart_from_the_official_ones():
+    plan = build_plan(settings(image_owner="mylab"))
+    assert plan[2].build_args["BASE_IMAGE"] == "mylab/base-notebook:latest"
+    assert plan[2].build_args["OWNER"] == "mylab"
+
+
+def test_an_admins_own_image_is_uploaded_from_their_folder(tmp_path):
+    images = default_settings()["notebook_images"] + [
+        {"name": "tf-frozen", "local_context": str(tmp_path), "parent": "tensorflow-notebook",
+         "build_args": {"TF_VERSION": "2.15.1"}, "display_name": "TensorFlow 2.15 (frozen)"}]
+    frozen = build_plan(settings(notebook_images=images))[-1]
+    assert frozen.local_context == str(tmp_path)
+    assert frozen.context == "/home/jupyterhub/JupyterHubGPU/image-contexts/tf-frozen"
+    assert frozen.build_args["TF_VERSION"] == "2.15.1"
+    assert offered_images(settings(notebook_images=images))["TensorFlow 2.15 (frozen)"] == "jupytergpu/tf-frozen:latest"
+
+
+def test_only_images_with_a_display_name_are_offered():
+    offered = offered_images(settings())
+    assert set(offered.values()) == {"jupytergpu/scipy-notebook:latest", "jupytergpu/tensorflow-notebook:latest",
+                                     "jupytergpu/pytorch-notebook:latest"}
+
+
+def test_digest_changes_with_each_input():
+    base = input_digest("ctx", {"A": "1"}, "sha256:parent")
+    assert input_digest("ctx", {"A": "1"}, "sha256:parent") == base
+    assert input_digest("ctx2", {"A": "1"}, "sha256:parent") != base
+    assert input_digest("ctx", {"A": "2"}, "sha256:parent") != base
+    assert input_digest("ctx", {"A": "1"}, "sha256:other") != base
