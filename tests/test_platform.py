@@ -7,7 +7,7 @@ at install time; the Debian 12 path is also proven live by the end-to-end test.
 
 import pytest
 
-from jhgpu.platform import SUPPORTED, UnsupportedHost, supported_release
+from jhgpu.platform import SUPPORTED, UnsupportedHost, docker_plan, supported_release
 from recorded import REPO, run_deploy
 from recorded_hosts import OS_RELEASES, distribution, fresh_host
 
@@ -111,3 +111,15 @@ def test_default_chain_fetches_the_pinned_upstream_commit_and_builds_on_cuda():
     assert len(builds) == len(settings["notebook_images"])
     assert f"--build-arg ROOT_IMAGE={settings['notebook_root_image']}" in builds[0]
     assert all("DOCKER_BUILDKIT=1" in b for b in builds)
+
+
+@pytest.mark.parametrize("distro, version, source, command", [
+    ("ubuntu", "20.04", "distro", "docker compose"),
+    ("ubuntu", "24.04", "distro", "docker compose"),
+    ("debian", "12", "distro", "docker-compose"),
+    ("debian", "12", "docker-ce", "docker compose"),
+    ("ubuntu", "20.04", "docker-ce", "docker compose"),
+])
+def test_the_deploy_knows_the_compose_command_it_installs(distro, version, source, command):
+    release = next(r for r in SUPPORTED if (r.distro, r.version) == (distro, version))
+    assert docker_plan(release, source, "https://download.docker.com/linux").compose_command == command
