@@ -8,7 +8,6 @@ import os
 import shlex
 import subprocess
 import tempfile
-from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import operation

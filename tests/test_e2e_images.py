@@ -72,7 +72,7 @@ def test_first_deploy_builds_the_chain_in_order(scenario):
 
 def test_images_are_labelled_with_their_input_digest(scenario):
     labels = scenario.host.ssh(
-        f"docker image inspect --format '{{{{index .Config.Labels \"org.jupytergpu.input-digest\"}}}}' "
+        "docker image inspect --format '{{index .Config.Labels \"org.jupytergpu.input-digest\"}}' "
         + " ".join(f"{OWNER}/{name}:latest" for name in CHAIN)).stdout.split()
     assert len(labels) == len(CHAIN) and all(len(label) == 64 for label in labels)
     assert len(set(labels)) == len(CHAIN)
