@@ -87,14 +87,19 @@ def matches(pattern: str, meaning: str) -> Callable[[Any], None]:
     return check
 
 
+def within(prefix: str, check: Callable[[Any], None], value: Any) -> None:
+    """Run one check on a part of a setting, naming that part in the problem."""
+    try:
+        check(value)
+    except Invalid as error:
+        raise Invalid(f"{prefix} {error}") from None
+
+
 def list_of(item_check: Callable[[Any], None]) -> Callable[[Any], None]:
     def check(value):
         is_type(list, tuple)(value)
         for index, item in enumerate(value):
-            try:
-                item_check(item)
-            except Invalid as error:
-                raise Invalid(f"item {index}: {error}") from None
+            within(f"item {index}:", item_check, item)
 
     return check
 
@@ -173,10 +178,7 @@ def notebook_images(value: Any) -> None:
         where = f"item {index}"
         if not isinstance(image, dict):
             raise Invalid(f"{where}: must be a dict, got {_type_name(image)}")
-        try:
-            IMAGE_NAME(image.get("name"))
-        except Invalid as error:
-            raise Invalid(f"{where}: 'name' {error}") from None
+        within(f"{where}: 'name'", IMAGE_NAME, image.get("name"))
         where = f"image {image['name']!r}"
         unknown = set(image) - IMAGE_KEYS
         if unknown:
@@ -191,10 +193,7 @@ def notebook_images(value: Any) -> None:
             if not isinstance(context, str) or context.startswith("/") or ".." in PurePosixPath(context).parts:
                 raise Invalid(f"{where}: 'context' must be a relative folder inside the checkout, got {context!r}")
         else:
-            try:
-                local_folder(image["local_context"])
-            except Invalid as error:
-                raise Invalid(f"{where}: 'local_context' {error}") from None
+            within(f"{where}: 'local_context'", local_folder, image["local_context"])
         parent = image.get("parent")
         if parent is not None and parent not in seen:
             raise Invalid(f"{where}: parent {parent!r} must be an image listed before it")

@@ -9,6 +9,7 @@ import pytest
 
 from jhgpu.settings import SETTINGS, SettingsError, validate
 from recorded import REPO, default_settings
+from testbed.testbed import git
 
 
 def check(**overrides):
@@ -132,10 +133,6 @@ def test_all_problems_are_reported_at_once():
     assert message.count("\n  - ") == 3
 
 
-def chain(*images):
-    return list(images)
-
-
 FOUNDATION = {"name": "docker-stacks-foundation", "context": "images/docker-stacks-foundation", "parent": None}
 
 
@@ -150,11 +147,9 @@ def test_local_docker_stacks_repo_must_exist_and_hold_the_ref(tmp_path):
     assert "must be a git URL or a git repository on this machine" in refused(docker_stacks_repo=str(tmp_path))
     repo = tmp_path / "stacks"
     repo.mkdir()
-    import subprocess
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
-                    "--allow-empty", "-m", "x"], check=True)
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "x")
+    head = git(repo, "rev-parse", "HEAD")
     check(docker_stacks_repo=str(repo), docker_stacks_ref=head)
     assert "is not a commit of docker_stacks_repo" in refused(docker_stacks_repo=str(repo), docker_stacks_ref="a" * 40)
 
