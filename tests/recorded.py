@@ -77,7 +77,7 @@ def run_deploy(facts: dict[str, Any], **settings: Any) -> list[str]:
     commands: list[str] = []
 
     def get_fact(state, host, cls, args=None, kwargs=None, **_):
-        return recorded.get(cls, {**dict(kwargs or {})})
+        return recorded.get(cls, dict(kwargs or {}))
 
     original_run = FakeConnector.run_shell_command
 
