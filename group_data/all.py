@@ -88,3 +88,42 @@ notebook_images = [
     {"name": "pytorch-notebook", "context": "images/pytorch-notebook/cuda12", "parent": "scipy-notebook",
      "display_name": "PyTorch (GPU)"},
 ]
+
+# --- The Hub -----------------------------------------------------------------------------------
+
+# The image the Hub's own image is built from (the Hub adds DockerSpawner, NativeAuthenticator
+# and the idle culler to it). The official image of the JupyterHub release the notebook images'
+# jupyterhub-singleuser matches.
+hub_base_image = "quay.io/jupyterhub/jupyterhub:5.5.4"
+
+# Port on the host where the Hub listens (plain HTTP: put a TLS proxy in front of it).
+hub_port = 8000
+
+# Accounts created with admin rights on the first deploy (each gets a password, see below).
+hub_admin_users = ["admin"]
+
+# Accounts created without admin rights on the first deploy. Admins add more in the Hub.
+hub_users = []
+
+# Initial passwords, by account name (at least 8 characters). Read them from the environment or
+# a secrets file outside the repository in inventory.py. An account missing here gets a generated
+# password, written to hub_passwords_file. Changing a password here later changes nothing: users
+# change theirs in the Hub (/hub/change-password).
+hub_passwords = {}
+
+# File on the host (root's, mode 0600) where generated initial passwords are written.
+hub_passwords_file = "/root/jupyterhub-initial-passwords.txt"
+
+# --- Users' servers ------------------------------------------------------------------------------
+
+# GPUs each user's container gets when gpu_enabled: "all", or a number (the host's first N GPUs).
+user_gpus = "all"
+
+# Memory limit of each user's container ("8G", "512M"); None for no limit.
+user_mem_limit = "8G"
+
+# CPU limit of each user's container, in cores (2, 0.5); None for no limit.
+user_cpu_limit = 4
+
+# Stop servers idle for this many seconds (their files stay); None never stops them.
+idle_cull_timeout = 3600

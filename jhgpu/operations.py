@@ -5,18 +5,20 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import secrets
 import shlex
 import subprocess
 import tempfile
 
 from pyinfra import host
-from pyinfra.api import operation
+from pyinfra.api import HiddenValue, QuoteString, StringCommand, operation
 from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt
 
-from jhgpu.facts import DockerImage, TreeDigest
+from jhgpu.facts import DockerContainer, DockerImage, HubAccounts, TreeDigest
+from jhgpu.hub import CONFIG_DIGEST_LABEL
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 
 q = shlex.quote
@@ -108,3 +110,50 @@ def docker_image_present(ref: str):
         host.noop(f"image {ref} is present")
         return
     yield f"docker pull {q(ref)}"
+
+
+@operation()
+def hub_running(compose_command: str, project_dir: str, container: str, image: str, config_digest: str,
+                port: int, wait_seconds: int = 180):
+    """The Hub up under Compose, made from the current files and image.
+
+    `compose up` would report a change on every run, so the running container is compared
+    first: its config-digest label (written into docker-compose.yml) and its image id. A match
+    leaves it alone; anything else (new settings, a rebuilt image, a stopped Hub) recreates it.
+    """
+    current = host.get_fact(DockerContainer, container=container)
+    wanted_image = host.get_fact(DockerImage, ref=image)
+    if (current and current["running"] and current["labels"].get(CONFIG_DIGEST_LABEL) == config_digest
+            and wanted_image and current["image"] == wanted_image["id"]):
+        host.noop(f"the Hub ({container}) is running with the current settings")
+        return
+    yield f"cd {q(project_dir)} && {compose_command} up -d --force-recreate --remove-orphans"
+    # Done only once the Hub answers, so a Hub that cannot start fails the deploy with its log.
+    health = f"http://127.0.0.1:{port}/hub/health"
+    yield (f"for _ in $(seq {wait_seconds}); do curl -sf -o /dev/null {health} && exit 0; sleep 1; done;"
+           f" docker logs --tail 40 {q(container)} >&2;"
+           f" echo 'the Hub did not answer at {health} within {wait_seconds} s; its log is above' >&2; exit 1")
+
+
+@operation()
+def hub_accounts(container: str, db_url: str, accounts: list[str], passwords: dict[str, str], passwords_file: str):
+    """Create each declared account the Hub lacks; existing accounts are never touched.
+
+    The password is the one in `passwords`, or a generated one appended to `passwords_file`
+    (root's, mode 0600). Passwords travel on standard input and are masked in pyinfra's output.
+    """
+    existing = set(host.get_fact(HubAccounts, container=container, db_url=db_url) or [])
+    missing = [name for name in accounts if name not in existing]
+    if not missing:
+        host.noop(f"the Hub has all {len(accounts)} declared account(s)")
+        return
+    for name in missing:
+        password = passwords.get(name)
+        if password is None:
+            password = secrets.token_urlsafe(12)
+            yield StringCommand(
+                f"umask 077 && touch {q(passwords_file)} && chmod 600 {q(passwords_file)} && printf '%s\\t%s\\n'",
+                q(name), QuoteString(HiddenValue(password)), ">>", q(passwords_file),
+            )
+        yield StringCommand("printf %s", QuoteString(HiddenValue(password)), "|",
+                            f"docker exec -i {q(container)} jupytergpu-hub-accounts {q(db_url)} create {q(name)}")

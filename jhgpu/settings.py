@@ -19,6 +19,7 @@ from pyinfra.api.arguments import all_global_arguments
 from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
+from jhgpu.hub import MIN_PASSWORD_LENGTH
 from jhgpu.images import is_local_repo
 
 
@@ -205,6 +206,44 @@ def notebook_images(value: Any) -> None:
         seen.append(image["name"])
 
 
+ACCOUNT_NAME = matches(r"[a-z0-9][a-z0-9._-]{0,63}",
+                       "an account name (lowercase letters, digits, '.', '_', '-'; up to 64)")
+
+
+def number_in(low: float, high: float | None = None, *types: type) -> Callable[[Any], None]:
+    types = types or (int,)
+
+    def check(value):
+        is_type(*types)(value)
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise Invalid(f"must be {bounds}, got {value!r}")
+
+    return check
+
+
+def optional(check: Callable[[Any], None]) -> Callable[[Any], None]:
+    return lambda value: None if value is None else check(value)
+
+
+def gpu_count(value: Any) -> None:
+    if value != "all":
+        within("must be 'all' or a number of GPUs:", number_in(1), value)
+
+
+def memory_size(value: Any) -> None:
+    matches(r"[1-9][0-9]*[KMGT]?", "a size like '8G' or '512M'")(value)
+
+
+def passwords(value: Any) -> None:
+    is_type(dict)(value)
+    for name, password in value.items():
+        within(f"account {name!r}:", ACCOUNT_NAME, name)
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+            raise Invalid(f"account {name!r}: the password must be a string of at least "
+                          f"{MIN_PASSWORD_LENGTH} characters")
+
+
 # --- the settings -------------------------------------------------------------------------------
 
 UNIX_NAME = matches(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name (lowercase, up to 32 characters)")
@@ -229,6 +268,16 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "image_owner": IMAGE_NAME,
     "notebook_images": notebook_images,
     "base_packages": list_of(matches(r"[a-z0-9][a-z0-9+.:=~-]*", "a Debian package name")),
+    "hub_base_image": IMAGE_REF,
+    "hub_port": number_in(1, 65535),
+    "hub_admin_users": list_of(ACCOUNT_NAME),
+    "hub_users": list_of(ACCOUNT_NAME),
+    "hub_passwords": passwords,
+    "hub_passwords_file": absolute_path,
+    "user_gpus": gpu_count,
+    "user_mem_limit": optional(memory_size),
+    "user_cpu_limit": optional(number_in(0.1, None, int, float)),
+    "idle_cull_timeout": optional(number_in(60)),
 }
 
 # Folders the deploy owns with different owners and modes: none may hold another.
@@ -263,6 +312,23 @@ def _missing_local_ref(data: dict[str, Any]) -> list[str]:
     return []
 
 
+def _account_problems(data: dict[str, Any]) -> list[str]:
+    admins, users = data["hub_admin_users"], data["hub_users"]
+    problems = [f"setting 'hub_users' lists {name!r}, already in hub_admin_users or listed twice"
+                for index, name in enumerate(users) if name in admins or name in users[:index]]
+    problems += [f"setting 'hub_admin_users' lists {name!r} twice"
+                 for index, name in enumerate(admins) if name in admins[:index]]
+    problems += [f"setting 'hub_passwords' has a password for {name!r}, which is not in hub_admin_users "
+                 "or hub_users" for name in data["hub_passwords"] if name not in [*admins, *users]]
+    return problems
+
+
+def _offers_an_image(data: dict[str, Any]) -> list[str]:
+    if any(image.get("display_name") for image in data["notebook_images"]):
+        return []
+    return ["setting 'notebook_images' offers users no image: give at least one a 'display_name'"]
+
+
 def problems_in(data: dict[str, Any]) -> list[str]:
     """Every problem in one host's data, as 'setting: problem' lines."""
     problems = []
@@ -282,6 +348,8 @@ def problems_in(data: dict[str, Any]) -> list[str]:
     if not problems:
         problems.extend(f"settings {problem}" for problem in _folder_overlaps(data))
         problems.extend(_missing_local_ref(data))
+        problems.extend(_account_problems(data))
+        problems.extend(_offers_an_image(data))
     return problems
 
 

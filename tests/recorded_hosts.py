@@ -59,4 +59,6 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "systemd.SystemdEnabled": {},
         "jhgpu.facts.DockerImage": lambda ref: None,
         "jhgpu.facts.TreeDigest": lambda path: None,
+        "jhgpu.facts.DockerContainer": lambda container: None,
+        "jhgpu.facts.HubAccounts": lambda container, db_url: None,
     }

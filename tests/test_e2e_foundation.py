@@ -22,11 +22,15 @@ def preload_archive(tmp_path_factory, docker_engine):
 
 @pytest.fixture(scope="module")
 def settings(preload_archive, tmp_path_factory):
-    # The fixture docker-stacks (upstream is out of reach), with no image to build: the image
-    # chain has its own end-to-end test.
-    chain = testbed.fixture_chain_settings(tmp_path_factory.mktemp("chain"))
-    return {**chain, "gpu_enabled": False, "notebook_images": [], "build_ca_certificates": None,
-            "preload_images": [*chain["preload_images"], str(preload_archive)]}
+    # One tiny image for the Hub to offer: the image chain and the Hub have their own tests.
+    workdir = tmp_path_factory.mktemp("testbed")
+    (workdir / "tiny-notebook").mkdir()
+    (workdir / "tiny-notebook" / "Dockerfile").write_text("ARG ROOT_IMAGE\nFROM $ROOT_IMAGE\n")
+    tiny = {"name": "tiny-notebook", "local_context": str(workdir / "tiny-notebook"), "parent": None,
+            "display_name": "Tiny"}
+    testbed_settings = testbed.testbed_settings(workdir)
+    return {**testbed_settings, "gpu_enabled": False, "notebook_images": [tiny],
+            "preload_images": [*testbed_settings["preload_images"], str(preload_archive)]}
 
 
 def host_is_untouched(host):

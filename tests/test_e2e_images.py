@@ -25,7 +25,7 @@ class Scenario:
 
     def __init__(self, host, tmp):
         self.host, self.tmp = host, tmp
-        self.settings = {"gpu_enabled": False, **testbed.fixture_chain_settings(tmp)}
+        self.settings = {"gpu_enabled": False, **testbed.testbed_settings(tmp)}
         self.repo = tmp / "docker-stacks"
         # A copy of the fixture patches, so a test can add a broken one.
         self.patches = tmp / "patches"

@@ -176,3 +176,34 @@ def test_bad_image_chain_is_refused(images, expected):
 def test_image_owner_and_root_image_are_checked():
     assert "setting 'image_owner' must be a Docker image name" in refused(image_owner="Jupyter GPU")
     assert "setting 'notebook_root_image' must be a Docker image reference" in refused(notebook_root_image="")
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"hub_port": "8000"}, "setting 'hub_port' must be int, got str '8000'"),
+    ({"hub_port": 70000}, "setting 'hub_port' must be between 1 and 65535, got 70000"),
+    ({"hub_users": "alice"}, "setting 'hub_users' must be list or tuple, got str"),
+    ({"hub_users": ["Alice Smith"]}, "setting 'hub_users' item 0: must be an account name"),
+    ({"hub_passwords": {"admin": "short"}}, "account 'admin': the password must be a string of at least 8"),
+    ({"hub_passwords": {"carol": "long enough"}},
+     "setting 'hub_passwords' has a password for 'carol', which is not in hub_admin_users or hub_users"),
+    ({"hub_users": ["admin"]}, "setting 'hub_users' lists 'admin', already in hub_admin_users"),
+    ({"hub_passwords_file": "passwords.txt"}, "setting 'hub_passwords_file' must be an absolute path"),
+    ({"user_gpus": 0}, "setting 'user_gpus' must be 'all' or a number of GPUs: must be at least 1, got 0"),
+    ({"user_gpus": "two"}, "setting 'user_gpus' must be 'all' or a number of GPUs: must be int, got str"),
+    ({"user_mem_limit": 8}, "setting 'user_mem_limit' must be str, got int 8"),
+    ({"user_mem_limit": "8GB"}, "setting 'user_mem_limit' must be a size like '8G' or '512M'"),
+    ({"user_cpu_limit": 0}, "setting 'user_cpu_limit' must be at least 0.1, got 0"),
+    ({"idle_cull_timeout": 10}, "setting 'idle_cull_timeout' must be at least 60, got 10"),
+    ({"hub_base_image": "Not An Image"}, "setting 'hub_base_image' must be a Docker image reference"),
+])
+def test_bad_hub_settings_are_refused(overrides, expected):
+    assert expected in refused(**overrides)
+
+
+def test_a_hub_must_offer_users_at_least_one_image():
+    chain = [{k: v for k, v in image.items() if k != "display_name"} for image in default_settings()["notebook_images"]]
+    assert "offers users no image: give at least one a 'display_name'" in refused(notebook_images=chain)
+
+
+def test_limits_and_culling_can_be_switched_off():
+    check(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None, user_gpus=2)

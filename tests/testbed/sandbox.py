@@ -23,16 +23,21 @@ INVENTORY = REPO / ".sandbox" / "inventory.py"
 
 
 def running_host() -> testbed.Host | None:
-    port = testbed.docker("port", NAME, "22", check=False).stdout.strip()
-    if not port:
+    """The sandbox host if it runs, with its published ports (lines like '22/tcp -> 127.0.0.1:PORT')."""
+    ports = {}
+    for line in testbed.docker("port", NAME, check=False).stdout.splitlines():
+        inside, _, outside = line.partition(" -> ")
+        ports[int(inside.split("/")[0])] = int(outside.rsplit(":", 1)[1])
+    if 22 not in ports:
         return None
-    return testbed.Host(name=NAME, port=int(port.splitlines()[0].rsplit(":", 1)[1]), key=testbed.ssh_key())
+    published = {port: local for port, local in ports.items() if port != 22}
+    return testbed.Host(name=NAME, port=ports[22], key=testbed.ssh_key(), published=published)
 
 
 def write_inventory(host: testbed.Host) -> None:
     INVENTORY.parent.mkdir(exist_ok=True)
     # No GPU in the sandbox, and no registry: it builds the test bed's fixture image chain.
-    data = {**host.inventory_data(), "gpu_enabled": False, **testbed.fixture_chain_settings(INVENTORY.parent)}
+    data = {**host.inventory_data(), "gpu_enabled": False, **testbed.testbed_settings(INVENTORY.parent)}
     INVENTORY.write_text(
         "# The local sandbox host made by ./dev sandbox. Add settings from group_data/all.py here.\n"
         f"hosts = [({host.name!r}, {pprint.pformat(data, sort_dicts=False)})]\n"
@@ -50,9 +55,13 @@ def up() -> int:
         write_inventory(host)
     print(f"==> Deploying: pyinfra {INVENTORY.relative_to(REPO)} deploy.py")
     deploy = subprocess.run([str(REPO / ".venv" / "bin" / "pyinfra"), "-y", str(INVENTORY), "deploy.py"], cwd=REPO)
+    ssh = f"ssh -i {host.key} -p {host.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1"
+    hub = host.url(testbed.HUB_PORT) if testbed.HUB_PORT in host.published else "(not published: ./dev clean, then rerun)"
     print(f"""
 ==> The sandbox host is up.
-    Log in:     ssh -i {host.key} -p {host.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1
+    The Hub:    {hub}  (the Hub's port {testbed.HUB_PORT} on the sandbox host)
+    Passwords:  {ssh} cat /root/jupyterhub-initial-passwords.txt
+    Log in:     {ssh}
     Redeploy:   .venv/bin/pyinfra {INVENTORY.relative_to(REPO)} deploy.py      (add --dry to preview)
     Remove it:  ./dev clean
 """)

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -109,8 +109,13 @@ class Host:
     """One running test-bed host."""
 
     name: str
-    port: int
+    port: int  # sshd, on 127.0.0.1
     key: Path
+    published: dict[int, int] = field(default_factory=dict)  # host's port -> port on 127.0.0.1
+
+    def url(self, port: int, path: str = "/") -> str:
+        """The address on this machine of a service listening on the host's `port`."""
+        return f"http://127.0.0.1:{self.published[port]}{path}"
 
     @property
     def volume(self) -> str:
@@ -157,11 +162,16 @@ class Host:
         docker("volume", "rm", "-f", self.volume, check=False)
 
 
-def start_host(name: str | None = None) -> Host:
-    """Start a fresh host from the cached image and wait until it is reachable over SSH."""
+HUB_PORT = 8000  # hub_port's default: published by every host, so a browser here reaches the Hub
+
+
+def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,)) -> Host:
+    """Start a fresh host from the cached image and wait until it is reachable over SSH.
+    The host's ports in `publish` are reachable on 127.0.0.1 too (see Host.url)."""
     image = host_image()
     key = ssh_key()
-    host = Host(name=name or f"{LABEL}-{uuid.uuid4().hex[:8]}", port=_free_port(), key=key)
+    host = Host(name=name or f"{LABEL}-{uuid.uuid4().hex[:8]}", port=_free_port(), key=key,
+                published={port: _free_port() for port in publish})
     host.remove()
     docker("volume", "create", "--label", LABEL, host.volume)
     docker(
@@ -175,6 +185,7 @@ def start_host(name: str | None = None) -> Host:
         "-v", f"{host.volume}:/var/lib/docker",
         "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro",
         "-p", f"127.0.0.1:{host.port}:22",
+        *[f"-p127.0.0.1:{local}:{port}" for port, local in host.published.items()],
         image,
     )
     try:
@@ -228,25 +239,52 @@ def _fixture_chain() -> list[dict]:
 FIXTURE_CHAIN = _fixture_chain()
 
 
-def fixture_chain_settings(workdir: Path) -> dict:
-    """Settings that make a test-bed host build the fixture chain instead of upstream's, which
-    needs registries and conda channels the test bed cannot reach: the fixture as a local git
-    repository, the Debian base as the root image (preloaded from an archive), and this
-    machine's CA bundle for builds (pip reaches PyPI through the site's TLS proxy)."""
+# This machine's CA bundle: builds reach PyPI through the site's TLS-intercepting proxy.
+BUILD_CA_CERTIFICATES = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def hub_base_image() -> str:
+    """A stand-in for the official JupyterHub image hub_base_image names, at the same version."""
+    import runpy
+
+    official = runpy.run_path(str(HERE.parents[1] / "group_data" / "all.py"))["hub_base_image"]
+    version = official.rsplit(":", 1)[1]
+    base = base_image()
+    dockerfile = HERE / "hub-base.Dockerfile"
+    ref = f"{LABEL}-hub-base:{version}-{_digest(base, dockerfile.read_bytes())}"
+    if not image_exists(ref):
+        with tempfile.TemporaryDirectory() as context:
+            shutil.copy(dockerfile, Path(context, "Dockerfile"))
+            shutil.copy(BUILD_CA_CERTIFICATES, Path(context, "build-ca-certificates.crt"))
+            docker("build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"JUPYTERHUB_VERSION={version}",
+                   "-t", ref, context, capture=False, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return ref
+
+
+def _archive(ref: str, workdir: Path) -> str:
+    archive = workdir / f"{ref.replace(':', '_').replace('/', '_')}.tar"
+    if not archive.exists():
+        save_image_archive(ref, archive)
+    return str(archive)
+
+
+def testbed_settings(workdir: Path) -> dict:
+    """Settings that let a test-bed host deploy without registries: the fixture image chain
+    instead of upstream's (which needs registries and conda channels), as a local git
+    repository; the Debian base as the root image and a stand-in JupyterHub image as the Hub's
+    base, both preloaded from archives; and this machine's CA bundle for builds."""
     repo = workdir / "docker-stacks"
     if not (repo / ".git").is_dir():
         shutil.copytree(FIXTURES / "docker-stacks", repo)
         git(repo, "init", "-q")
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "fixture")
-    root_image = base_image()
-    archive = workdir / f"{root_image.replace(':', '_').replace('/', '_')}.tar"
-    if not archive.exists():
-        save_image_archive(root_image, archive)
+    root_image, hub_image = base_image(), hub_base_image()
     return {
-        "preload_images": [str(archive)],
-        "build_ca_certificates": "/etc/ssl/certs/ca-certificates.crt",
+        "preload_images": [_archive(root_image, workdir), _archive(hub_image, workdir)],
+        "build_ca_certificates": BUILD_CA_CERTIFICATES,
         "notebook_root_image": root_image,
+        "hub_base_image": hub_image,
         "docker_stacks_repo": str(repo),
         "docker_stacks_ref": git(repo, "rev-parse", "HEAD"),
         "docker_stacks_patches_dir": str(FIXTURES / "docker-stacks-patches"),

@@ -1,0 +1,132 @@
+"""The Hub's files, rendered from templates/ with every decision made here. No I/O on hosts.
+
+`hub_files(data)` turns one host's settings into the exact text of the Hub's Dockerfile,
+jupyterhub_config.py, docker-compose.yml and .env. The Compose file carries a digest of all of
+them as a label on the Hub container, so the deploy can tell from the running container alone
+whether it is up to date (see `jhgpu.operations.hub_running`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from jhgpu.images import ImageBuild, image_ref, offered_images
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accounts.py"
+
+CONFIG_DIGEST_LABEL = "org.jupytergpu.hub-config-digest"
+HUB_IMAGE_DIR = "hub-image"  # the Hub image's build context, under jupyterhub_root
+HUB_DATA_DIR = "data"  # the Hub's database and cookie secret, under jupyterhub_root
+# Where the Hub container sees its files (the official image's working directory).
+HUB_HOME = "/srv/jupyterhub"
+HUB_DB_URL = f"sqlite:///{HUB_HOME}/{HUB_DATA_DIR}/jupyterhub.sqlite"
+# docker-stacks' notebook user (NB_UID, NB_GID): ~/work must belong to it.
+NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100
+NOTEBOOK_HOME = "/home/jovyan"
+MIN_PASSWORD_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class HubNames:
+    image: str  # the Hub image the deploy builds
+    container: str
+    network: str  # the network user containers join to reach the Hub
+
+    @classmethod
+    def of(cls, data) -> "HubNames":
+        project = data.compose_project_name
+        return cls(image=image_ref(data.image_owner, "hub"), container=f"{project}-hub",
+                   network=f"{project}-network")
+
+
+def hub_image_build(data) -> ImageBuild:
+    return ImageBuild(name="hub", ref=HubNames.of(data).image,
+                      context=f"{data.jupyterhub_root}/{HUB_IMAGE_DIR}", parent_ref=data.hub_base_image)
+
+
+def gpu_requests(data) -> list[dict]:
+    """Docker device requests for each user's container: none on a CPU-only host."""
+    if not data.gpu_enabled:
+        return []
+    count = -1 if data.user_gpus == "all" else data.user_gpus
+    return [{"count": count, "capabilities": [["gpu"]]}]
+
+
+def idle_culler(data) -> tuple[list[dict], list[dict]]:
+    """The idle culler as a Hub service, with the role it needs; nothing when disabled."""
+    if not data.idle_cull_timeout:
+        return [], []
+    service = {"name": "idle-culler",
+               "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={data.idle_cull_timeout}"]}
+    role = {"name": "idle-culler", "services": ["idle-culler"],
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}
+    return [service], [role]
+
+
+def hub_context(data) -> dict:
+    names = HubNames.of(data)
+    images = offered_images(data)
+    services, roles = idle_culler(data)
+    return {
+        "config_digest_label": CONFIG_DIGEST_LABEL,
+        "hub_base_image": data.hub_base_image,
+        "extra_ca_certificates": bool(data.build_ca_certificates),
+        "hub_image": names.image,
+        "hub_container": names.container,
+        "network": names.network,
+        "hub_port": data.hub_port,
+        "compose_project_name": data.compose_project_name,
+        "hub_home": HUB_HOME,
+        "data_dir": f"{data.jupyterhub_root}/{HUB_DATA_DIR}",
+        "config_file": f"{data.jupyterhub_root}/jupyterhub_config.py",
+        "db_url": HUB_DB_URL,
+        "admin_users": sorted(data.hub_admin_users),
+        "min_password_length": MIN_PASSWORD_LENGTH,
+        "images": images,
+        "default_image": next(iter(images.values()), None),
+        "users_home_root": data.users_home_root,
+        "shared_data_dir": data.shared_data_dir,
+        "notebook_home": NOTEBOOK_HOME,
+        "notebook_uid": NOTEBOOK_UID,
+        "notebook_gid": NOTEBOOK_GID,
+        "mem_limit": data.user_mem_limit,
+        "cpu_limit": data.user_cpu_limit,
+        "device_requests": gpu_requests(data),
+        "services": services,
+        "roles": roles,
+    }
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    env.filters["py"] = repr  # a Python literal, for jupyterhub_config.py
+    return env
+
+
+@dataclass(frozen=True)
+class HubFiles:
+    files: dict[str, str]  # file name (relative to jupyterhub_root) -> content
+    config_digest: str  # the label a Hub container made from exactly these files carries
+
+
+def hub_files(data) -> HubFiles:
+    env = _environment()
+    context = hub_context(data)
+    files = {
+        f"{HUB_IMAGE_DIR}/Dockerfile": env.get_template("hub.Dockerfile.j2").render(context),
+        "jupyterhub_config.py": env.get_template("jupyterhub_config.py.j2").render(context),
+        ".env": env.get_template("env.j2").render(context),
+    }
+    compose = env.get_template("docker-compose.yml.j2")
+    # The label is a digest of everything else the container is made from, the Compose file
+    # included (rendered with an empty label); the Hub image is compared by id when it runs.
+    unlabelled = compose.render(context, config_digest="")
+    digest = hashlib.sha256("\0".join([*files.values(), unlabelled]).encode()).hexdigest()
+    files["docker-compose.yml"] = compose.render(context, config_digest=digest)
+    return HubFiles(files=files, config_digest=digest)

@@ -1,0 +1,42 @@
+"""The Hub: its image, its files rendered from templates/, and its container under Compose.
+
+Nothing here restarts the Hub by itself: `hub_running` compares the running container with the
+files and image and recreates it only when they differ, so a rerun leaves a converged Hub alone.
+"""
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.operations import files
+
+from jhgpu.hub import ACCOUNTS_SCRIPT, HUB_DATA_DIR, HubNames, hub_files, hub_image_build
+from jhgpu.images import BUILD_LOGS_DIR
+from jhgpu.operations import docker_image, docker_image_present, hub_running
+from jhgpu.platform import docker_plan_of
+
+root = host.data.jupyterhub_root
+user = host.data.jupyterhub_user
+names = HubNames.of(host.data)
+rendered = hub_files(host.data)
+build = hub_image_build(host.data)
+
+# Root's alone: the Hub (root in its container) keeps password hashes and its cookie secret here.
+files.directory(name="Create the Hub's data folder", path=f"{root}/{HUB_DATA_DIR}",
+                user="root", group="root", mode="700")
+files.directory(name="Create the Hub image's build folder", path=build.context, user=user, group=user)
+for path, content in rendered.files.items():
+    files.put(name=f"Write {path}", src=StringIO(content), dest=f"{root}/{path}", user=user, group=user, mode="644")
+files.put(name="Upload the Hub's account tool", src=str(ACCOUNTS_SCRIPT),
+          dest=f"{build.context}/hub-accounts.py", user=user, group=user, mode="755")
+if host.data.build_ca_certificates:
+    files.put(name="Upload build_ca_certificates for the Hub image", src=host.data.build_ca_certificates,
+              dest=f"{build.context}/extra-ca-certificates.crt", user=user, group=user)
+
+docker_image_present(name=f"Pull {host.data.hub_base_image}", ref=host.data.hub_base_image)
+docker_image(name=f"Build {build.ref}", build=build, log_dir=f"{root}/{BUILD_LOGS_DIR}")
+hub_running(
+    name=f"Run the Hub on port {host.data.hub_port}",
+    compose_command=docker_plan_of(host).compose_command, project_dir=root,
+    container=names.container, image=names.image, config_digest=rendered.config_digest,
+    port=host.data.hub_port,
+)

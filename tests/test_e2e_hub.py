@@ -1,0 +1,205 @@
+"""The Hub end to end: a test-bed host deployed for real, used through headless Chromium.
+
+Users log in with the passwords the deploy set, pick an image, reach JupyterLab and write files
+as a person would; the test then looks at the host over SSH. The image spawned is the fixture
+chain's (the real chain needs registries); the host has no GPU, so it runs with
+gpu_enabled = False and user containers must request no device (GPU requests are checked on the
+rendered config in test_hub.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from conftest import run_pyinfra, write_inventory
+from testbed import testbed
+
+pytestmark = pytest.mark.e2e
+
+HOMES = "/home/jh_users"
+PASSWORDS_FILE = "/root/jupyterhub-initial-passwords.txt"
+HUB = "jupyterhub-hub"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+class Hub:
+    """One test-bed host with the Hub deployed, and the settings an admin would change."""
+
+    def __init__(self, host: testbed.Host, tmp):
+        self.host, self.tmp = host, tmp
+        self.alice_password = secrets.token_urlsafe(16)  # given; bob's and admin's are generated
+        self.settings = {**testbed.testbed_settings(tmp), "gpu_enabled": False,
+                         "hub_users": ["alice", "bob"], "hub_passwords": {"alice": self.alice_password}}
+
+    def deploy(self):
+        return run_pyinfra(write_inventory(self.tmp / "inventory.py", self.host, **self.settings))
+
+    def url(self, path: str) -> str:
+        return self.host.url(testbed.HUB_PORT, path)
+
+    def generated_passwords(self) -> dict[str, str]:
+        lines = self.host.ssh(f"cat {PASSWORDS_FILE}").stdout.splitlines()
+        return dict(line.split("\t") for line in lines)
+
+    def hub_container_id(self) -> str:
+        return self.host.ssh(f"docker inspect --format '{{{{.Id}}}}' {HUB}").stdout.strip()
+
+    def inspect(self, container: str, template: str) -> str:
+        return self.host.ssh(f"docker inspect --format '{template}' {container}", check=False).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def hub(fresh_host, tmp_path_factory):
+    return Hub(fresh_host, tmp_path_factory.mktemp("hub"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def log_in(browser: Browser, hub: Hub, user: str, password: str) -> Page:
+    """A fresh browser session (no cookies) logged in as `user`."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(120_000)
+    page.goto(hub.url("/hub/login"))
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_load_state()
+    assert "/hub/login" not in page.url, f"{user} could not log in: {page.inner_text('body')[:500]}"
+    return page
+
+
+def start_server(page: Page, hub: Hub, user: str, image: str) -> None:
+    """Pick an image on the spawn page and wait for JupyterLab."""
+    if "/hub/spawn" not in page.url:
+        page.goto(hub.url("/hub/spawn"))
+    page.select_option("select[name=image]", label=image)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/user/{user}/lab**", timeout=180_000)
+    page.wait_for_selector(".jp-LabShell", timeout=120_000)
+
+
+def api(page: Page, method: str, path: str, body: dict | None = None) -> dict:
+    """Call the Jupyter server's REST API from the page, with its cookies and XSRF token, as
+    JupyterLab itself does."""
+    return page.evaluate("""async ([method, path, body]) => {
+        const xsrf = decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "");
+        const response = await fetch(path, {method, headers: {"X-XSRFToken": xsrf,
+            "Content-Type": "application/json"}, body: body ? JSON.stringify(body) : undefined});
+        return {status: response.status, text: await response.text()};
+    }""", [method, path, body])
+
+
+def write_file(page: Page, user: str, path: str, text: str) -> dict:
+    return api(page, "PUT", f"/user/{user}/api/contents/{path}",
+               {"type": "file", "format": "text", "content": text})
+
+
+def list_folder(page: Page, user: str, path: str) -> list[str]:
+    result = api(page, "GET", f"/user/{user}/api/contents/{path}")
+    assert result["status"] == 200, result
+    import json
+
+    return [entry["name"] for entry in json.loads(result["text"])["content"]]
+
+
+def test_the_deploy_brings_up_the_hub(hub):
+    run = hub.first_run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    page = hub.host.ssh(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{testbed.HUB_PORT}/hub/login")
+    assert page.stdout == "200"
+    assert hub.inspect(HUB, "{{.HostConfig.RestartPolicy.Name}}") == "always"
+
+
+def test_generated_passwords_are_on_the_host_for_root_only(hub):
+    assert hub.host.ssh(f"stat -c '%U %G %a' {PASSWORDS_FILE}").stdout.split() == ["root", "root", "600"]
+    generated = hub.generated_passwords()
+    assert sorted(generated) == ["admin", "bob"]  # alice's password was given
+    assert all(len(password) >= 12 for password in generated.values())
+
+
+def test_no_password_is_kept_in_the_hubs_files_or_image(hub):
+    passwords = [hub.alice_password, *hub.generated_passwords().values()]
+    for password in passwords:
+        found = hub.host.ssh(f"grep -rlF -- {password!r} /home/jupyterhub /home/jh_users; "
+                             f"docker image inspect jupytergpu/hub:latest {HUB} | grep -cF -- {password!r}",
+                             check=False)
+        assert found.stdout.strip() == "0", found.stdout
+        assert password not in hub.first_run.output  # masked in pyinfra's output too
+
+
+def test_a_user_picks_an_image_and_works_in_jupyterlab(hub, browser):
+    hub.host.ssh("echo 'shared data' > /mnt/shared/readme.txt")
+    page = log_in(browser, hub, "alice", hub.alice_password)
+    assert "/hub/spawn" in page.url  # the image picker
+    options = page.locator("select[name=image] option").all_inner_texts()
+    assert sorted(options) == ["Python (SciPy)", "TensorFlow (GPU)"]
+    start_server(page, hub, "alice", "TensorFlow (GPU)")
+
+    assert write_file(page, "alice", "work/hello.txt", "hello from alice")["status"] == 201
+    on_host = hub.host.ssh(f"stat -c '%u %s' {HOMES}/alice/hello.txt; cat {HOMES}/alice/hello.txt").stdout
+    assert on_host.splitlines() == ["1000 16", "hello from alice"]  # owned by the container's user
+
+    assert "readme.txt" in list_folder(page, "alice", "SHARED")
+    refused = write_file(page, "alice", "SHARED/mine.txt", "no")
+    assert refused["status"] >= 400, refused
+    assert hub.host.ssh("ls /mnt/shared").stdout.split() == ["readme.txt"]
+
+    assert hub.inspect("jupyter-alice", "{{.Config.Image}}") == "jupytergpu/tensorflow-notebook:latest"
+    assert hub.inspect("jupyter-alice", "{{json .HostConfig.DeviceRequests}}") in ("null", "[]")
+    assert hub.inspect("jupyter-alice", "{{.HostConfig.Memory}}") == str(8 * 1024**3)
+
+
+def test_another_user_cannot_see_the_first_users_files(hub, browser):
+    page = log_in(browser, hub, "bob", hub.generated_passwords()["bob"])
+    start_server(page, hub, "bob", "Python (SciPy)")
+    assert "hello.txt" not in list_folder(page, "bob", "work")
+    assert api(page, "GET", "/user/alice/api/contents/work")["status"] != 200
+    assert hub.host.ssh(f"stat -c '%a' {HOMES}/alice").stdout.strip() == "700"
+
+
+def test_stopping_a_server_removes_its_container_but_not_the_files(hub, browser):
+    page = log_in(browser, hub, "alice", hub.alice_password)
+    page.goto(hub.url("/hub/home"))
+    page.click("#stop")
+    deadline = time.monotonic() + 120
+    while hub.host.ssh("docker ps -aq --filter name=^jupyter-alice$").stdout.strip():
+        assert time.monotonic() < deadline, "alice's container was not removed"
+        time.sleep(1)
+    assert hub.host.ssh(f"cat {HOMES}/alice/hello.txt").stdout == "hello from alice"
+
+
+def test_a_rerun_changes_nothing_and_leaves_the_hub_running(hub):
+    before = hub.hub_container_id()
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.changed_operations() == []
+    assert hub.hub_container_id() == before
+
+
+def test_a_changed_setting_recreates_the_hub_and_keeps_accounts_and_files(hub, browser):
+    before = hub.hub_container_id()
+    hub.settings["user_mem_limit"] = "6G"
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert "Run the Hub on port 8000" in run.changed_operations()
+    assert "Create the Hub's declared accounts (admin, alice, bob)" not in run.changed_operations()
+    assert hub.hub_container_id() != before
+
+    page = log_in(browser, hub, "alice", hub.alice_password)  # the same password still works
+    start_server(page, hub, "alice", "Python (SciPy)")
+    assert "hello.txt" in list_folder(page, "alice", "work")
+    assert hub.inspect("jupyter-alice", "{{.HostConfig.Memory}}") == str(6 * 1024**3)
+    assert hub.deploy().changed_operations() == []

@@ -1,0 +1,211 @@
+"""The Hub's rendered files, read the way the Hub and Compose read them.
+
+jupyterhub_config.py is executed against a recording `get_config()`, so these tests see the
+values JupyterHub would get; GPU requests are checked here because the test bed has no GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from types import SimpleNamespace
+
+import pytest
+
+from jhgpu.hub import NOTEBOOK_GID, NOTEBOOK_UID, hub_files
+from jhgpu.images import offered_images
+from recorded import default_settings
+
+
+class Section(dict):
+    """c.DockerSpawner and friends: attributes become dict entries."""
+
+    def __getattr__(self, name):
+        return self.setdefault(name, Section())
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+
+def settings(**overrides) -> SimpleNamespace:
+    return SimpleNamespace(**{**default_settings(), **overrides})
+
+
+def files(**overrides) -> dict[str, str]:
+    return hub_files(settings(**overrides)).files
+
+
+def hub_config(**overrides) -> Section:
+    """What JupyterHub would be configured with on a host with these settings."""
+    config = Section()
+    stub = types.ModuleType("nativeauthenticator")  # only its folder is read, for templates
+    stub.__file__ = "/usr/lib/python3/nativeauthenticator/__init__.py"
+    sys.modules.setdefault("nativeauthenticator", stub)
+    exec(compile(files(**overrides)["jupyterhub_config.py"], "jupyterhub_config.py", "exec"),
+         {"get_config": lambda: config})
+    return config
+
+
+def test_gpu_hosts_give_each_user_all_gpus_by_default():
+    assert hub_config().DockerSpawner.extra_host_config == {
+        "device_requests": [{"count": -1, "capabilities": [["gpu"]]}]}
+
+
+def test_a_setting_limits_the_gpus_per_user():
+    requests = hub_config(user_gpus=2).DockerSpawner.extra_host_config["device_requests"]
+    assert requests == [{"count": 2, "capabilities": [["gpu"]]}]
+
+
+def test_cpu_only_hosts_request_no_device():
+    assert hub_config(gpu_enabled=False).DockerSpawner.extra_host_config == {"device_requests": []}
+
+
+def test_the_image_picker_offers_the_chain_by_display_name():
+    config = hub_config()
+    offered = offered_images(settings())
+    assert config.DockerSpawner.allowed_images == offered
+    assert list(offered) == ["Python (SciPy)", "TensorFlow (GPU)", "PyTorch (GPU)"]
+    assert config.DockerSpawner.image == "jupytergpu/scipy-notebook:latest"
+
+
+def test_work_is_the_users_folder_on_the_host_and_shared_is_read_only():
+    config = hub_config(users_home_root="/srv/homes", shared_data_dir="/mnt/datasets")
+    assert config.DockerSpawner.volumes == {
+        "/srv/homes/{username}": "/home/jovyan/work",
+        "/mnt/datasets": {"bind": "/home/jovyan/SHARED", "mode": "ro"},
+    }
+    assert config.DockerSpawner.remove is True  # stopping removes the container, not the folder
+    assert config.Spawner.default_url == "/lab"
+
+
+def test_the_work_folder_is_made_for_the_notebook_user_and_existing_ones_are_left_alone(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root (the test suite runs as root, like its Docker engine)")
+    hook = hub_config(users_home_root=str(tmp_path)).Spawner.pre_spawn_hook
+    hook(SimpleNamespace(escaped_name="alice"))
+    made = (tmp_path / "alice").stat()
+    assert (made.st_uid, made.st_gid, oct(made.st_mode & 0o777)) == (NOTEBOOK_UID, NOTEBOOK_GID, "0o700")
+
+    (tmp_path / "bob").mkdir(mode=0o755)
+    hook(SimpleNamespace(escaped_name="bob"))
+    kept = (tmp_path / "bob").stat()
+    assert (kept.st_uid, oct(kept.st_mode & 0o777)) == (0, "0o755")
+
+
+def test_limits_and_idle_culling_follow_the_settings():
+    config = hub_config(user_mem_limit="4G", user_cpu_limit=1.5, idle_cull_timeout=600)
+    assert (config.Spawner.mem_limit, config.Spawner.cpu_limit) == ("4G", 1.5)
+    [culler] = config.JupyterHub.services
+    assert culler["command"][-1] == "--timeout=600"
+    assert config.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
+
+    unlimited = hub_config(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None)
+    assert (unlimited.Spawner.mem_limit, unlimited.Spawner.cpu_limit) == (None, None)
+    assert unlimited.JupyterHub.services == [] and unlimited.JupyterHub.load_roles == []
+
+
+def test_accounts_are_kept_in_the_hubs_database_on_the_host():
+    config = hub_config(hub_admin_users=["root-of-lab", "ada"])
+    assert config.JupyterHub.authenticator_class == "native"
+    assert config.Authenticator.admin_users == {"ada", "root-of-lab"}
+    assert config.JupyterHub.db_url == "sqlite:////srv/jupyterhub/data/jupyterhub.sqlite"
+    assert config.JupyterHub.cookie_secret_file.startswith("/srv/jupyterhub/data/")
+    assert config.NativeAuthenticator.open_signup is False
+    compose = files(jupyterhub_root="/opt/hub")["docker-compose.yml"]
+    assert "- /opt/hub/data:/srv/jupyterhub/data\n" in compose
+
+
+def test_no_password_reaches_any_rendered_file():
+    password = "correct horse battery staple"
+    rendered = files(hub_users=["alice"], hub_passwords={"alice": password})
+    assert all(password not in content for content in rendered.values())
+
+
+def test_compose_runs_the_hub_on_its_port_across_reboots_without_a_gpu_runtime():
+    compose = files(hub_port=8443, compose_project_name="lab")["docker-compose.yml"]
+    assert '- "8443:8000"' in compose
+    assert "restart: always" in compose
+    assert "- /var/run/docker.sock:/var/run/docker.sock" in compose
+    assert "container_name: lab-hub" in compose and "name: lab-network" in compose
+    assert "runtime" not in compose and "nvidia" not in compose
+    assert files(compose_project_name="lab")[".env"].splitlines()[-1] == "COMPOSE_PROJECT_NAME=lab"
+
+
+def test_the_hub_image_adds_spawner_authenticator_and_culler_to_the_base():
+    dockerfile = files(hub_base_image="registry.example.org/jupyterhub:5.5.4")["hub-image/Dockerfile"]
+    assert dockerfile.splitlines()[2] == "FROM registry.example.org/jupyterhub:5.5.4"
+    for package in ("dockerspawner==", "jupyterhub-nativeauthenticator==", "jupyterhub-idle-culler=="):
+        assert package in dockerfile
+    assert "extra-ca-certificates" not in dockerfile
+
+
+def test_extra_ca_certificates_reach_the_hub_image_build(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert "COPY extra-ca-certificates.crt" in files(build_ca_certificates=str(bundle))["hub-image/Dockerfile"]
+
+
+def test_the_config_digest_changes_with_any_setting_the_hub_sees():
+    base = hub_files(settings()).config_digest
+    assert hub_files(settings()).config_digest == base
+    for change in ({"user_mem_limit": "4G"}, {"hub_port": 9000}, {"hub_admin_users": ["ada"]},
+                   {"hub_base_image": "example/hub:1"}):
+        assert hub_files(settings(**change)).config_digest != base, change
+    # Passwords are not part of the Hub's files: changing them must not recreate it.
+    assert hub_files(settings(hub_users=["a1"], hub_passwords={"a1": "x" * 12})).config_digest == \
+        hub_files(settings(hub_users=["a1"], hub_passwords={"a1": "y" * 12})).config_digest
+    label = json.dumps(base)
+    assert label in hub_files(settings()).files["docker-compose.yml"]
+
+
+# --- the deploy's Hub steps, with recorded facts (facts in, commands out) ----------------------
+
+from jhgpu.hub import CONFIG_DIGEST_LABEL  # noqa: E402
+from recorded import run_deploy  # noqa: E402
+from recorded_hosts import fresh_host  # noqa: E402
+
+
+def with_running_hub(facts: dict, digest: str, accounts: list[str]) -> dict:
+    """A host whose Hub container runs from the current hub image, labelled with `digest`."""
+    images = {"jupytergpu/hub:latest": {"id": "sha256:hub", "labels": {}}}
+    return {**facts,
+            "jhgpu.facts.DockerImage": lambda ref: images.get(ref),
+            "jhgpu.facts.DockerContainer": lambda container: {
+                "running": True, "image": "sha256:hub", "labels": {CONFIG_DIGEST_LABEL: digest}},
+            "jhgpu.facts.HubAccounts": lambda container, db_url: accounts}
+
+
+@pytest.mark.parametrize("distro, version, compose", [
+    ("ubuntu", "20.04", "docker compose"), ("ubuntu", "24.04", "docker compose"), ("debian", "12", "docker-compose"),
+])
+def test_a_fresh_host_starts_the_hub_with_its_compose_and_waits_for_it(distro, version, compose):
+    commands = run_deploy(fresh_host(distro, version))
+    up = f"cd /home/jupyterhub/JupyterHubGPU && {compose} up -d --force-recreate --remove-orphans"
+    assert up in commands
+    wait = commands[commands.index(up) + 1]
+    assert "curl -sf -o /dev/null http://127.0.0.1:8000/hub/health" in wait
+
+
+def test_the_first_deploy_generates_missing_passwords_into_a_root_only_file():
+    commands = run_deploy(fresh_host(), hub_users=["alice", "bob"], hub_passwords={"alice": "alice-initial-pw"})
+    written = [c for c in commands if ">> /root/jupyterhub-initial-passwords.txt" in c]
+    assert [c.split("printf '%s\\t%s\\n' ")[1].split()[0] for c in written] == ["admin", "bob"]
+    assert all(c.startswith("umask 077 && ") and "chmod 600" in c for c in written)
+    created = [c.rsplit(" create ", 1)[1] for c in commands if "jupytergpu-hub-accounts" in c]
+    assert created == ["admin", "alice", "bob"]
+    assert not any("alice-initial-pw" in c and "initial-passwords" in c for c in commands)
+
+
+def test_a_converged_hub_is_left_alone():
+    digest = hub_files(settings()).config_digest
+    commands = run_deploy(with_running_hub(fresh_host(), digest, ["admin"]))
+    assert not any(" up -d" in c for c in commands)
+    assert not any("jupytergpu-hub-accounts" in c for c in commands)
+
+
+def test_changed_settings_or_a_rebuilt_image_recreate_the_hub_but_never_existing_accounts():
+    stale = run_deploy(with_running_hub(fresh_host(), "an-older-digest", ["admin", "alice"]), hub_users=["alice"])
+    assert any(" up -d --force-recreate" in c for c in stale)
+    assert not any("jupytergpu-hub-accounts" in c for c in stale)
