@@ -86,6 +86,7 @@ def hub_context(data) -> dict:
         "config_file": f"{data.jupyterhub_root}/jupyterhub_config.py",
         "db_url": HUB_DB_URL,
         "admin_users": sorted(data.hub_admin_users),
+        "allowed_users": sorted(data.hub_users),
         "min_password_length": MIN_PASSWORD_LENGTH,
         "images": images,
         "default_image": next(iter(images.values()), None),

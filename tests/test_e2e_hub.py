@@ -172,8 +172,10 @@ def test_another_user_cannot_see_the_first_users_files(hub, browser):
 
 def test_stopping_a_server_removes_its_container_but_not_the_files(hub, browser):
     page = log_in(browser, hub, "alice", hub.alice_password)
-    page.goto(hub.url("/hub/home"))
-    page.click("#stop")
+    page.goto(hub.url("/hub/home"), wait_until="networkidle")  # the button's script is loaded
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/hub/api/users/alice/server")
+                              and r.request.method == "DELETE"):
+        page.click("#stop")
     deadline = time.monotonic() + 120
     while hub.host.ssh("docker ps -aq --filter name=^jupyter-alice$").stdout.strip():
         assert time.monotonic() < deadline, "alice's container was not removed"
@@ -203,3 +205,35 @@ def test_a_changed_setting_recreates_the_hub_and_keeps_accounts_and_files(hub, b
     assert "hello.txt" in list_folder(page, "alice", "work")
     assert hub.inspect("jupyter-alice", "{{.HostConfig.Memory}}") == str(6 * 1024**3)
     assert hub.deploy().changed_operations() == []
+
+
+def test_an_admin_adds_a_user_who_then_signs_up_and_logs_in(hub, browser):
+    admin = log_in(browser, hub, "admin", hub.generated_passwords()["admin"])
+    admin.goto(hub.url("/hub/admin"))
+    # What the admin panel's "Add Users" button sends, with the page's own XSRF token.
+    added = admin.evaluate("""async () => {
+        const response = await fetch(`/hub/api/users?_xsrf=${window.jhdata.xsrf_token}`, {method: "POST",
+            headers: {"Content-Type": "application/json"}, body: JSON.stringify({usernames: ["carol"], admin: false})});
+        return response.status;
+    }""")
+    assert added == 201
+
+    password = secrets.token_urlsafe(12)
+    signup = browser.new_context().new_page()
+    signup.goto(hub.url("/hub/signup"))
+    signup.fill("#username_input", "carol")
+    signup.fill("#password_input", password)
+    signup.fill("#password_confirmation_input", password)
+    signup.click("#signup_submit")
+    signup.wait_for_load_state()
+    log_in(browser, hub, "carol", password)  # no approval step needed
+
+    stranger = browser.new_context().new_page()
+    stranger.goto(hub.url("/hub/signup"))
+    stranger.fill("#username_input", "mallory")
+    stranger.fill("#password_input", password)
+    stranger.fill("#password_confirmation_input", password)
+    stranger.click("#signup_submit")
+    stranger.wait_for_load_state()
+    with pytest.raises(AssertionError, match="mallory could not log in"):
+        log_in(browser, hub, "mallory", password)

@@ -67,7 +67,7 @@ def built(run) -> list[str]:
 def test_first_deploy_builds_the_chain_in_order(scenario):
     run = scenario.deploy()
     assert run.returncode == 0, run.output[-6000:]
-    assert built(run) == ["root-with-ca-certificates", *CHAIN]
+    assert built(run) == ["root-with-ca-certificates", *CHAIN, "hub"]  # the Hub image last
 
 
 def test_images_are_labelled_with_their_input_digest(scenario):

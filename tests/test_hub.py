@@ -107,9 +107,11 @@ def test_limits_and_idle_culling_follow_the_settings():
 
 
 def test_accounts_are_kept_in_the_hubs_database_on_the_host():
-    config = hub_config(hub_admin_users=["root-of-lab", "ada"])
+    config = hub_config(hub_admin_users=["root-of-lab", "ada"], hub_users=["bob"])
     assert config.JupyterHub.authenticator_class == "native"
     assert config.Authenticator.admin_users == {"ada", "root-of-lab"}
+    assert config.Authenticator.allowed_users == {"bob"}
+    assert config.Authenticator.allow_existing_users is True  # added in the admin panel
     assert config.JupyterHub.db_url == "sqlite:////srv/jupyterhub/data/jupyterhub.sqlite"
     assert config.JupyterHub.cookie_secret_file.startswith("/srv/jupyterhub/data/")
     assert config.NativeAuthenticator.open_signup is False
