@@ -207,7 +207,7 @@ def test_a_changed_setting_recreates_the_hub_and_keeps_accounts_and_files(hub, b
     assert hub.deploy().changed_operations() == []
 
 
-def test_an_admin_adds_a_user_who_then_signs_up_and_logs_in(hub, browser):
+def test_an_admin_adds_a_user_who_signs_up_and_changes_their_password(hub, browser):
     admin = log_in(browser, hub, "admin", hub.generated_passwords()["admin"])
     admin.goto(hub.url("/hub/admin"))
     # What the admin panel's "Add Users" button sends, with the page's own XSRF token.
@@ -226,7 +226,18 @@ def test_an_admin_adds_a_user_who_then_signs_up_and_logs_in(hub, browser):
     signup.fill("#password_confirmation_input", password)
     signup.click("#signup_submit")
     signup.wait_for_load_state()
-    log_in(browser, hub, "carol", password)  # no approval step needed
+    carol = log_in(browser, hub, "carol", password)  # no approval step needed
+
+    new_password = secrets.token_urlsafe(12)  # users change their own password
+    carol.goto(hub.url("/hub/change-password"))
+    carol.fill("#old_password_input", password)
+    carol.fill("#new_password_input", new_password)
+    carol.fill("#new_password_confirmation_input", new_password)
+    carol.click("#signup_submit")
+    carol.wait_for_load_state()
+    log_in(browser, hub, "carol", new_password)
+    with pytest.raises(AssertionError, match="carol could not log in"):
+        log_in(browser, hub, "carol", password)
 
     stranger = browser.new_context().new_page()
     stranger.goto(hub.url("/hub/signup"))
