@@ -5,12 +5,15 @@ Each step is one file in tasks/; settings and their defaults are in group_data/a
 
 from pyinfra import local
 
-local.include("tasks/preflight.py")  # bad settings or an unsupported OS stop here
+local.include("tasks/preflight.py")  # bad settings, an unsupported OS or impossible GPU setups stop here
 local.include("tasks/base_packages.py")
+local.include("tasks/nvidia_driver.py")  # first, as it may need a reboot
 local.include("tasks/docker.py")
+local.include("tasks/nvidia_container_toolkit.py")
 local.include("tasks/jupyterhub_user.py")
 local.include("tasks/folders.py")
 local.include("tasks/preload_images.py")
 local.include("tasks/notebook_images.py")
 local.include("tasks/hub.py")
 local.include("tasks/hub_accounts.py")
+local.include("tasks/gpu_check.py")  # last: a user container sees the GPUs

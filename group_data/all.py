@@ -127,3 +127,31 @@ user_cpu_limit = 4
 
 # Stop servers idle for this many seconds (their files stay); None never stops them.
 idle_cull_timeout = 3600
+
+# --- The NVIDIA stack (when gpu_enabled) -----------------------------------------------------------
+
+# Driver branch to install: Ubuntu's "-server" packages of this branch; Debian 12 has only "535".
+# It must be new enough for notebook_root_image's CUDA (CUDA 12.8.1 needs >= 570.124.06).
+# None leaves the driver alone (one you installed yourself, e.g. a cloud GPU image's).
+nvidia_driver_branch = "570"
+
+# "headless": compute only, no X libraries (servers); "server": the full driver package.
+# On Ubuntu both use the prebuilt modules signed by Canonical (Secure Boot) where the kernel has them.
+nvidia_driver_flavour = "headless"
+
+# A new or changed driver needs a reboot. True: the deploy reboots the host and waits for it.
+# False: it stops and asks you to reboot and rerun.
+nvidia_allow_reboot = False
+
+# NVIDIA Container Toolkit's apt repository (a mirror if needed); the architecture is appended.
+nvidia_container_toolkit_repo_url = "https://nvidia.github.io/libnvidia-container/stable/deb"
+
+# The key that signs that repository (ASCII-armored), kept in /etc/apt/keyrings for signed-by.
+nvidia_container_toolkit_key_url = "https://nvidia.github.io/libnvidia-container/gpgkey"
+
+# Debian archive for the driver's non-free components on Debian 12 (a mirror if needed).
+debian_mirror_url = "http://deb.debian.org/debian"
+
+# The image (a notebook_images name) the last step runs with GPUs requested, to show that a
+# user's container sees them. None skips that check.
+gpu_check_image = "tensorflow-notebook"

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 from pyinfra.api import FactBase
@@ -76,3 +77,77 @@ class HubAccounts(FactBase):
         if not lines or lines[0] != "running":
             return None
         return lines[1:]
+
+
+# --- NVIDIA (query by hand: pyinfra inventory.py fact jhgpu.facts.NvidiaGpus) ------------------
+
+
+class NvidiaGpus(FactBase):
+    """The GPUs the driver sees: [{"index", "name", "uuid", "memory_mib", "driver_version"}], or
+    None when nvidia-smi is missing or fails (no driver, or a driver/library version mismatch)."""
+
+    def command(self) -> str:
+        return ("if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=index,name,uuid,memory.total,"
+                "driver_version --format=csv,noheader,nounits 2>/dev/null || echo FAILED; fi")
+
+    def process(self, output):
+        from jhgpu.nvidia import gpus_from_nvidia_smi
+
+        lines = [line for line in output if line.strip()]
+        if not lines or lines[-1].strip() == "FAILED":
+            return None
+        return gpus_from_nvidia_smi(lines)
+
+
+class NvidiaKernelModule(FactBase):
+    """The version of the loaded nvidia kernel module ("570.133.20"), or None when none is loaded."""
+
+    def command(self) -> str:
+        return "cat /sys/module/nvidia/version 2>/dev/null || true"
+
+    def process(self, output):
+        return "".join(output).strip() or None
+
+
+class NvidiaDriverPackage(FactBase):
+    """The installed userspace driver ({"package": "libnvidia-compute-570-server", "version":
+    "570.133.20"}), or None. Its version is what the loaded module must match."""
+
+    def command(self) -> str:
+        return ("dpkg-query -W -f='${Status}\\t${Package}\\t${Version}\\n' 'libnvidia-compute-*' libcuda1"
+                " 2>/dev/null | grep '^install ok installed' || true")
+
+    def process(self, output):
+        from jhgpu.nvidia import version_key
+
+        found = []
+        for line in output:
+            _, package, version = line.strip().split("\t")
+            upstream = version.split(":", 1)[-1].split("-", 1)[0]
+            found.append({"package": package, "version": upstream})
+        return max(found, key=lambda p: version_key(p["version"]), default=None)
+
+
+class GpuContainerView(FactBase):
+    """What a throwaway container of `image` sees with all GPUs requested:
+    {"gpus": [names], "tensorflow": GPUs TensorFlow finds (None: no TensorFlow), "error": text}."""
+
+    requires_command = "docker"
+
+    PROBE = ("nvidia-smi --query-gpu=name --format=csv,noheader 2>&1 | sed 's/^/gpu: /';"
+             " python -c 'import tensorflow as tf; print(\"tensorflow:\", len(tf.config.list_physical_devices(\"GPU\")))'"
+             " 2>/dev/null || true")
+
+    def command(self, image: str) -> str:
+        return f"docker run --rm --gpus all {shlex.quote(image)} sh -c {shlex.quote(self.PROBE)} 2>&1 || true"
+
+    def process(self, output):
+        gpus, tensorflow, other = [], None, []
+        for line in (line.strip() for line in output):
+            if line.startswith("gpu: ") and not re.search(r"fail|error|not found", line, re.IGNORECASE):
+                gpus.append(line.removeprefix("gpu: "))
+            elif line.startswith("tensorflow: "):
+                tensorflow = int(line.removeprefix("tensorflow: "))
+            elif line:
+                other.append(line.removeprefix("gpu: "))
+        return {"gpus": gpus, "tensorflow": tensorflow, "error": " ".join(other)[-500:] or None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import io
 import os
 import secrets
 import shlex
@@ -13,13 +14,15 @@ import tempfile
 from pyinfra import host
 from pyinfra.api import HiddenValue, QuoteString, StringCommand, operation
 from pyinfra.api.command import FileUploadCommand
+from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt
 
-from jhgpu.facts import DockerContainer, DockerImage, HubAccounts, TreeDigest
+from jhgpu.facts import DockerContainer, DockerImage, GpuContainerView, HubAccounts, TreeDigest
 from jhgpu.hub import CONFIG_DIGEST_LABEL
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
+from jhgpu.nvidia import daemon_json_with_nvidia_runtime
 
 q = shlex.quote
 
@@ -157,3 +160,39 @@ def hub_accounts(container: str, db_url: str, accounts: list[str], passwords: di
             )
         yield StringCommand("printf %s", QuoteString(HiddenValue(password)), "|",
                             f"docker exec -i {q(container)} jupytergpu-hub-accounts {q(db_url)} create {q(name)}")
+
+
+@operation()
+def stop_for_reboot(reason: str):
+    """Stop the deploy, telling the admin why the host must reboot before it can go on."""
+    message = (f"this host must reboot before the deploy can go on: {reason}. Reboot it and rerun the "
+               "deploy, or set nvidia_allow_reboot = True to let the deploy reboot it.")
+    yield f"echo {q(message)} >&2; exit 1"
+
+
+@operation()
+def docker_nvidia_runtime(daemon_json: str = "/etc/docker/daemon.json"):
+    """Add the nvidia runtime to Docker's daemon.json, keeping every other key, and restart
+    Docker only when the file changed."""
+    lines = host.get_fact(FileContents, path=daemon_json)
+    merged = daemon_json_with_nvidia_runtime("\n".join(lines) if lines else None)
+    if merged is None:
+        host.noop(f"{daemon_json} has the nvidia runtime")
+        return
+    yield FileUploadCommand(io.StringIO(merged), daemon_json)
+    yield "systemctl restart docker"
+
+
+@operation()
+def gpu_check(image: str):
+    """Show what a container with GPUs requested sees; fail when it sees none. Reads only."""
+    view = host.get_fact(GpuContainerView, image=image)
+    if not view["gpus"]:
+        raise OperationError(
+            f"no GPU is visible to containers on this host: `docker run --gpus all {image}` saw none"
+            f" ({view['error'] or 'nvidia-smi listed no GPU'}). Check `nvidia-smi` on the host and"
+            " the NVIDIA Container Toolkit.")
+    tensorflow = view["tensorflow"]
+    found = "TensorFlow is not in this image" if tensorflow is None else f"TensorFlow finds {tensorflow} GPU(s)"
+    host.noop(f"a container sees {len(view['gpus'])} GPU(s): {', '.join(view['gpus'])}; {found}")
+    yield from ()  # a check: it never changes the host

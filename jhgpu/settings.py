@@ -21,6 +21,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from jhgpu.hub import MIN_PASSWORD_LENGTH
 from jhgpu.images import is_local_repo
+from jhgpu.nvidia import FLAVOURS, GpuStackError, pairing_problem
 
 
 class SettingsError(PyinfraError):
@@ -278,6 +279,13 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "user_mem_limit": optional(memory_size),
     "user_cpu_limit": optional(number_in(0.1, None, int, float)),
     "idle_cull_timeout": optional(number_in(60)),
+    "nvidia_driver_branch": optional(matches(r"[0-9]{3}", "a driver branch like '570'")),
+    "nvidia_driver_flavour": one_of(*FLAVOURS),
+    "nvidia_allow_reboot": is_type(bool),
+    "nvidia_container_toolkit_repo_url": url,
+    "nvidia_container_toolkit_key_url": url,
+    "debian_mirror_url": url,
+    "gpu_check_image": optional(IMAGE_NAME),
 }
 
 # Folders the deploy owns with different owners and modes: none may hold another.
@@ -329,6 +337,23 @@ def _offers_an_image(data: dict[str, Any]) -> list[str]:
     return ["setting 'notebook_images' offers users no image: give at least one a 'display_name'"]
 
 
+def _gpu_problems(data: dict[str, Any]) -> list[str]:
+    if not data["gpu_enabled"]:
+        return []
+    problems = []
+    check = data["gpu_check_image"]
+    if check is not None and check not in [image["name"] for image in data["notebook_images"]]:
+        problems.append(f"setting 'gpu_check_image' {check!r} is not one of notebook_images")
+    if data["nvidia_driver_branch"] is not None:
+        try:
+            problem = pairing_problem(data["notebook_root_image"], data["nvidia_driver_branch"])
+        except GpuStackError as error:
+            problem = str(error)
+        if problem:
+            problems.append(f"settings refuse an impossible pairing: {problem}")
+    return problems
+
+
 def problems_in(data: dict[str, Any]) -> list[str]:
     """Every problem in one host's data, as 'setting: problem' lines."""
     problems = []
@@ -350,6 +375,7 @@ def problems_in(data: dict[str, Any]) -> list[str]:
         problems.extend(_missing_local_ref(data))
         problems.extend(_account_problems(data))
         problems.extend(_offers_an_image(data))
+        problems.extend(_gpu_problems(data))
     return problems
 
 

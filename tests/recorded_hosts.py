@@ -38,7 +38,9 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
     return {
         "server.LinuxDistribution": release,
         "server.LinuxName": release["name"],
-        "deb.DebPackages": {"ca-certificates": {"20240203"}},
+        "deb.DebPackages": {"ca-certificates": {"20240203"},
+                            **({"linux-generic": {"5.4.0.216.208"}} if distro == "ubuntu" else
+                               {"linux-image-amd64": {"6.1.158-1"}})},
         "files.Directory": lambda path: existing_dirs.get(path),
         "files.File": lambda path: None,
         "files.Link": lambda path: None,
@@ -61,4 +63,10 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "jhgpu.facts.TreeDigest": lambda path: None,
         "jhgpu.facts.DockerContainer": lambda container: None,
         "jhgpu.facts.HubAccounts": lambda container, db_url: None,
+        # A fresh server: GPUs in it, no driver yet. Facts are read once, so the last step's
+        # view is the one a container would have once the driver runs.
+        "jhgpu.facts.NvidiaDriverPackage": None,
+        "jhgpu.facts.NvidiaKernelModule": None,
+        "jhgpu.facts.GpuContainerView": lambda image: {"gpus": ["NVIDIA A100-SXM4-80GB"], "tensorflow": 1,
+                                                       "error": None},
     }

@@ -183,7 +183,7 @@ def with_running_hub(facts: dict, digest: str, accounts: list[str]) -> dict:
     ("ubuntu", "20.04", "docker compose"), ("ubuntu", "24.04", "docker compose"), ("debian", "12", "docker-compose"),
 ])
 def test_a_fresh_host_starts_the_hub_with_its_compose_and_waits_for_it(distro, version, compose):
-    commands = run_deploy(fresh_host(distro, version))
+    commands = run_deploy(fresh_host(distro, version), gpu_enabled=False)  # Debian 12 needs other GPU settings
     up = f"cd /home/jupyterhub/JupyterHubGPU && {compose} up -d --force-recreate --remove-orphans"
     assert up in commands
     wait = commands[commands.index(up) + 1]

@@ -49,21 +49,21 @@ def test_unsupported_host_gets_no_command():
 
 @pytest.mark.parametrize("version", ["20.04", "22.04", "24.04"])
 def test_ubuntu_distro_docker_brings_compose_v2(version):
-    commands = run_deploy(fresh_host("ubuntu", version), docker_source="distro")
+    commands = run_deploy(fresh_host("ubuntu", version), docker_source="distro", gpu_enabled=False)
     assert installs(commands) == [["curl", "git", "gnupg"], ["docker.io", "docker-compose-v2"]]
     assert "systemctl enable docker.service" in commands
     assert not any("download.docker.com" in command for command in commands)
 
 
 def test_debian_distro_docker_brings_compose_v1():
-    commands = run_deploy(fresh_host("debian", "12"), docker_source="distro")
+    commands = run_deploy(fresh_host("debian", "12"), docker_source="distro", gpu_enabled=False)
     assert installs(commands)[-1] == ["docker.io", "docker-compose"]
 
 
 @pytest.mark.parametrize("distro, version", list(OS_RELEASES))
 def test_docker_ce_comes_from_dockers_signed_repository(distro, version):
     codename, _ = OS_RELEASES[(distro, version)]
-    commands = run_deploy(fresh_host(distro, version), docker_source="docker-ce")
+    commands = run_deploy(fresh_host(distro, version), docker_source="docker-ce", gpu_enabled=False)
     key_download = next(i for i, c in enumerate(commands) if f"linux/{distro}/gpg" in c)
     repo_line = next(i for i, c in enumerate(commands) if "sources.list.d/docker.list" in c)
     docker_install = next(i for i, c in enumerate(commands) if "docker-ce " in c and APT_INSTALL in c)
@@ -76,7 +76,7 @@ def test_docker_ce_comes_from_dockers_signed_repository(distro, version):
 
 
 def test_docker_ce_mirror_is_a_setting():
-    commands = run_deploy(fresh_host("ubuntu", "20.04"), docker_source="docker-ce",
+    commands = run_deploy(fresh_host("ubuntu", "20.04"), docker_source="docker-ce", gpu_enabled=False,
                           docker_ce_repo_url="https://mirror.example.org/docker/")
     assert any("https://mirror.example.org/docker/ubuntu/gpg" in command for command in commands)
 
