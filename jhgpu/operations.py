@@ -14,7 +14,6 @@ import tempfile
 from pyinfra import host
 from pyinfra.api import HiddenValue, QuoteString, StringCommand, operation
 from pyinfra.api.command import FileUploadCommand
-from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt
@@ -188,10 +187,11 @@ def gpu_check(image: str):
     """Show what a container with GPUs requested sees; fail when it sees none. Reads only."""
     view = host.get_fact(GpuContainerView, image=image)
     if not view["gpus"]:
-        raise OperationError(
-            f"no GPU is visible to containers on this host: `docker run --gpus all {image}` saw none"
-            f" ({view['error'] or 'nvidia-smi listed no GPU'}). Check `nvidia-smi` on the host and"
-            " the NVIDIA Container Toolkit.")
+        message = (f"no GPU is visible to containers on this host: `docker run --gpus all {image}` saw none"
+                   f" ({view['error'] or 'nvidia-smi listed no GPU'}). Check `nvidia-smi` on the host and"
+                   " the NVIDIA Container Toolkit.")
+        yield f"echo {q(message)} >&2; exit 1"
+        return
     tensorflow = view["tensorflow"]
     found = "TensorFlow is not in this image" if tensorflow is None else f"TensorFlow finds {tensorflow} GPU(s)"
     host.noop(f"a container sees {len(view['gpus'])} GPU(s): {', '.join(view['gpus'])}; {found}")

@@ -36,8 +36,17 @@ class PyinfraRun:
         return json.loads(self.stdout)["results"]
 
     def changed_operations(self) -> list[str]:
-        """Names of the operations that changed something on any host (without the task file)."""
-        return [op["name"].split(" | ", 1)[-1] for op in self.results["operations"] if op["success"]]
+        """Names of the operations that changed something on any host (without the task file).
+        A failed run prints no JSON: its progress log says the same ("[host] Success")."""
+        if self.returncode == 0:
+            return [op["name"].split(" | ", 1)[-1] for op in self.results["operations"] if op["success"]]
+        changed, current = [], None
+        for line in self.output.splitlines():
+            if line.startswith("--> Starting operation: "):
+                current = line.removeprefix("--> Starting operation: ").strip().split(" | ", 1)[-1]
+            elif current and line.strip().endswith("] Success"):
+                changed.append(current)
+        return changed
 
 
 def run_pyinfra(inventory: Path, *args: str, timeout: int = 1800) -> PyinfraRun:

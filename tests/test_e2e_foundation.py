@@ -44,6 +44,9 @@ def host_is_untouched(host):
     ({"users_home_rot": "/home/x"}, "unknown setting 'users_home_rot' (did you mean 'users_home_root'?)"),
     ({"users_home_root": "jh_users"}, "setting 'users_home_root' must be an absolute path"),
     ({"gpu_enabled": "yes"}, "setting 'gpu_enabled' must be bool, got str 'yes'"),
+    ({"gpu_enabled": True, "nvidia_driver_branch": "535",
+      "notebook_root_image": "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"},
+     "CUDA 12.8.1, which needs NVIDIA driver >= 570.124.06; nvidia_driver_branch is '535'"),
 ])
 def test_bad_settings_stop_before_the_host_changes(fresh_host, settings, tmp_path, bad, message):
     run = run_pyinfra(write_inventory(tmp_path / "inventory.py", fresh_host, **{**settings, **bad}))

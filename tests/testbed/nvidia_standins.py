@@ -1,0 +1,104 @@
+"""Stand-ins for NVIDIA's packages, in a signed apt repository a test-bed host serves itself.
+
+NVIDIA's repository and GPUs are out of reach, so the end-to-end test gives the deploy a
+repository laid out like NVIDIA's (`<url>/$(ARCH)` with a signed InRelease, and the key at its
+own URL) holding packages under NVIDIA's names:
+- nvidia-container-toolkit and -base: `nvidia-container-runtime` hands every call to runc, so
+  `docker run --runtime nvidia` works and proves the daemon.json wiring;
+- libcuda1 (Debian's driver library name): stands for a driver the admin installed.
+
+What they cannot prove: that NVIDIA's real packages install on these releases, that a GPU is
+handed to a container (there is none), or anything about the kernel module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import textwrap
+from pathlib import Path
+
+TOOLKIT_VERSION = "1.17.8-1"
+DRIVER_VERSION = "535.999.01-1"  # above any real 535 release, so apt never prefers Debian's
+SERVE_DIR = "/srv/nvidia-standins"
+PORT = 8089
+
+RUNTIME = """#!/bin/sh
+# Stand-in for NVIDIA's runtime: no GPU here, so it hands every call to runc unchanged.
+exec runc "$@"
+"""
+
+
+def _deb(out: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None) -> Path:
+    with tempfile.TemporaryDirectory() as root:
+        control = Path(root, "DEBIAN")
+        control.mkdir()
+        fields = {"Package": name, "Version": version, "Architecture": "amd64", "Maintainer": "test bed <testbed@localhost>",
+                  "Description": f"stand-in for {name} (tests only)"}
+        if depends:
+            fields["Depends"] = depends
+        (control / "control").write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
+        for path, content in (files or {}).items():
+            target = Path(root, path.lstrip("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+            target.chmod(0o755)
+        deb = out / f"{name}_{version}_amd64.deb"
+        subprocess.run(["dpkg-deb", "--root-owner-group", "--build", root, str(deb)], check=True,
+                       capture_output=True)
+    return deb
+
+
+def _gpg(home: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
+                           "--passphrase", "", *args], check=True, capture_output=True, **kwargs)
+
+
+def build_repository(workdir: Path) -> Path:
+    """The repository as a folder: gpgkey, stable/deb/amd64/{InRelease,Release,Packages,*.deb}."""
+    root = workdir / "nvidia-standins"
+    pool = root / "stable" / "deb" / "amd64"
+    pool.mkdir(parents=True)
+    _deb(pool, "nvidia-container-toolkit-base", TOOLKIT_VERSION, files={"/usr/bin/nvidia-container-runtime": RUNTIME})
+    _deb(pool, "nvidia-container-toolkit", TOOLKIT_VERSION, depends=f"nvidia-container-toolkit-base (= {TOOLKIT_VERSION})")
+    _deb(pool, "libcuda1", DRIVER_VERSION)
+    packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=pool, check=True,
+                              capture_output=True, text=True).stdout
+    (pool / "Packages").write_text(packages)
+    digest = hashlib.sha256(packages.encode()).hexdigest()
+    (pool / "Release").write_text(textwrap.dedent(f"""\
+        Origin: test bed stand-ins
+        Label: nvidia-container-toolkit stand-ins
+        Architectures: amd64
+        Date: Thu, 01 Jan 2026 00:00:00 UTC
+        SHA256:
+         {digest} {len(packages.encode())} Packages
+        """))
+    home = workdir / "gnupg"
+    home.mkdir(mode=0o700)
+    _gpg(home, "--quick-generate-key", "test bed stand-ins <standins@localhost>", "ed25519", "sign", "never")
+    _gpg(home, "--clearsign", "--output", str(pool / "InRelease"), str(pool / "Release"))
+    (root / "gpgkey").write_bytes(_gpg(home, "--armor", "--export").stdout)
+    return root
+
+
+def serve(host, repository: Path) -> dict:
+    """Copy the repository onto the host and serve it on the host's own 127.0.0.1 (the host
+    cannot reach this machine); return the settings that point the deploy at it."""
+    from testbed import testbed
+
+    host.ssh(f"rm -rf {SERVE_DIR}")
+    testbed.docker("cp", str(repository), f"{host.name}:{SERVE_DIR}")
+    host.ssh(f"systemd-run --unit nvidia-standins python3 -m http.server {PORT} --bind 127.0.0.1 "
+             f"--directory {SERVE_DIR}")
+    host.ssh(f"for _ in $(seq 30); do python3 -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:{PORT}/gpgkey\")'"
+             " 2>/dev/null && exit 0; sleep 1; done; exit 1")
+    return {"nvidia_container_toolkit_repo_url": f"http://127.0.0.1:{PORT}/stable/deb",
+            "nvidia_container_toolkit_key_url": f"http://127.0.0.1:{PORT}/gpgkey"}
+
+
+def install_admins_driver(host) -> None:
+    """What an admin who brings their own driver has: its library package (the stand-in)."""
+    host.ssh(f"dpkg -i {SERVE_DIR}/stable/deb/amd64/libcuda1_{DRIVER_VERSION}_amd64.deb")
+
