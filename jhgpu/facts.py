@@ -139,7 +139,9 @@ class GpuContainerView(FactBase):
              " 2>/dev/null || true")
 
     def command(self, image: str) -> str:
-        return f"docker run --rm --gpus all {shlex.quote(image)} sh -c {shlex.quote(self.PROBE)} 2>&1 || true"
+        # --pull never: the image is built here; a registry's namesake must never run instead.
+        return (f"docker run --rm --pull never --gpus all {shlex.quote(image)} sh -c {shlex.quote(self.PROBE)}"
+                " 2>&1 || true")
 
     def process(self, output):
         gpus, tensorflow, other = [], None, []

@@ -106,7 +106,6 @@ class DriverPlan:
     packages: tuple[str, ...]
     branch: str
     sources: tuple[str, ...] = ()  # extra apt source lines (Debian's non-free components)
-    signed_modules: bool = False  # prebuilt modules signed by the OS vendor (Secure Boot)
 
 
 def driver_plan(release: Release, branch: str, flavour: str, packages: dict, debian_mirror: str) -> DriverPlan:
@@ -125,31 +124,25 @@ def driver_plan(release: Release, branch: str, flavour: str, packages: dict, deb
     else:
         chosen = (f"nvidia-driver-{branch}-server",)
     modules = (f"linux-modules-nvidia-{branch}-server-{kernel}",) if kernel else ()
-    return DriverPlan(packages=chosen + modules, branch=branch, signed_modules=bool(kernel))
+    return DriverPlan(packages=chosen + modules, branch=branch)
 
 
-@dataclass(frozen=True)
-class DriverState:
-    """What the host's driver needs: nothing, or a reboot (and why)."""
-
-    reboot_reason: str | None
-
-
-def driver_state(plan: DriverPlan, installed_packages: dict, installed_driver: str | None,
-                 loaded_module: str | None) -> DriverState:
-    """installed_driver: the userspace driver's version (NvidiaDriverPackage fact); loaded_module:
+def reboot_reason(plan: DriverPlan, installed_packages: dict, installed_driver: str | None,
+                  loaded_module: str | None) -> str | None:
+    """Why the host must reboot before its driver works, or None when the wanted driver runs.
+    installed_driver: the userspace driver's version (NvidiaDriverPackage fact); loaded_module:
     the running kernel module's (NvidiaKernelModule fact)."""
     missing = [name for name in plan.packages if name not in installed_packages]
     if missing:
-        return DriverState(f"the NVIDIA {plan.branch} driver is being installed ({', '.join(missing)})")
+        return f"the NVIDIA {plan.branch} driver is being installed ({', '.join(missing)})"
     if installed_driver and version_key(installed_driver)[0] != int(plan.branch):
-        return DriverState(f"driver {installed_driver} is installed, not the {plan.branch} branch")
+        return f"driver {installed_driver} is installed, not the {plan.branch} branch"
     if loaded_module is None:
-        return DriverState(f"driver {installed_driver} is installed but its kernel module is not loaded")
+        return f"driver {installed_driver} is installed but its kernel module is not loaded"
     if installed_driver and loaded_module != installed_driver:
-        return DriverState(f"Driver/library version mismatch: the loaded kernel module is {loaded_module}, "
-                           f"the installed driver is {installed_driver}")
-    return DriverState(None)
+        return (f"Driver/library version mismatch: the loaded kernel module is {loaded_module}, "
+                f"the installed driver is {installed_driver}")
+    return None
 
 
 # --- the container toolkit ---------------------------------------------------------------------
@@ -189,23 +182,24 @@ def gpus_from_nvidia_smi(lines: list[str]) -> list[dict]:
 
 
 def host_problems(release: Release, data, installed_driver: str | None) -> list[str]:
-    """What makes the GPU settings impossible on this host (its OS, the driver it runs now)."""
+    """What makes the GPU settings impossible on this host: its OS, or the driver it runs now.
+    (The configured branch alone is checked with the other settings, in jhgpu/settings.py.)"""
     if not data.gpu_enabled:
         return []
     branch = data.nvidia_driver_branch
-    if branch is None:  # the admin's own driver: it must be there, and new enough
-        if installed_driver is None:
-            return ["nvidia_driver_branch is None (the driver is left to you), but no NVIDIA driver is installed"]
-        branch = str(version_key(installed_driver)[0])
+    if branch is None and installed_driver is None:
+        return ["nvidia_driver_branch is None (the driver is left to you), but no NVIDIA driver is installed"]
+    running_branch = str(version_key(installed_driver)[0]) if installed_driver else None
     problems = []
-    if release.distro == "debian" and branch != DEBIAN_12_BRANCH:
+    if release.distro == "debian" and branch not in (None, DEBIAN_12_BRANCH):  # None: a driver of yours
         problems.append(f"nvidia_driver_branch is {branch!r}, but Debian 12's non-free archive has only the "
                         f"{DEBIAN_12_BRANCH} branch: set nvidia_driver_branch = {DEBIAN_12_BRANCH!r} and a "
                         "notebook_root_image it can run (CUDA 12.2 or older)")
-    try:
-        problem = pairing_problem(data.notebook_root_image, branch, installed_driver)
-    except GpuStackError as error:
-        problem = str(error)
-    if problem:
-        problems.append(problem)
+    if running_branch and running_branch == (branch or running_branch):  # the driver that will stay
+        try:
+            problem = pairing_problem(data.notebook_root_image, running_branch, installed_driver)
+        except GpuStackError as error:
+            problem = str(error)
+        if problem:
+            problems.append(problem)
     return problems

@@ -185,7 +185,7 @@ def docker_nvidia_runtime(daemon_json: str = "/etc/docker/daemon.json"):
 @operation()
 def gpu_check(image: str):
     """Show what a container with GPUs requested sees; fail when it sees none. Reads only."""
-    view = host.get_fact(GpuContainerView, image=image)
+    view = host.get_fact(GpuContainerView, image=image) or {"gpus": [], "error": "Docker is not installed"}
     if not view["gpus"]:
         message = (f"no GPU is visible to containers on this host: `docker run --gpus all {image}` saw none"
                    f" ({view['error'] or 'nvidia-smi listed no GPU'}). Check `nvidia-smi` on the host and"

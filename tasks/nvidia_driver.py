@@ -11,7 +11,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, server
 
 from jhgpu.facts import NvidiaDriverPackage, NvidiaKernelModule
-from jhgpu.nvidia import driver_plan, driver_state
+from jhgpu.nvidia import driver_plan, reboot_reason
 from jhgpu.operations import apt_install, stop_for_reboot
 from jhgpu.platform import release_of
 
@@ -25,9 +25,8 @@ if host.data.gpu_enabled and host.data.nvidia_driver_branch:
     apt_install(name=f"Install the NVIDIA {plan.branch} driver", packages=list(plan.packages))
 
     installed = host.get_fact(NvidiaDriverPackage)
-    state = driver_state(plan, packages, installed and installed["version"], host.get_fact(NvidiaKernelModule))
-    if state.reboot_reason and host.data.nvidia_allow_reboot:
-        server.reboot(name=f"Reboot to load the NVIDIA driver ({state.reboot_reason})", delay=10,
-                      reboot_timeout=900)
-    elif state.reboot_reason:
-        stop_for_reboot(name="Stop: the NVIDIA driver needs a reboot", reason=state.reboot_reason)
+    reason = reboot_reason(plan, packages, installed and installed["version"], host.get_fact(NvidiaKernelModule))
+    if reason and host.data.nvidia_allow_reboot:
+        server.reboot(name=f"Reboot to load the NVIDIA driver ({reason})", delay=10, reboot_timeout=900)
+    elif reason:
+        stop_for_reboot(name="Stop: the NVIDIA driver needs a reboot", reason=reason)

@@ -30,24 +30,26 @@ exec runc "$@"
 """
 
 
-def _deb(out: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None) -> Path:
+def _deb(out: Path, name: str, version: str, depends: str = "", files: dict[str, str] | None = None) -> str:
+    """Build one package into `out`; return its entry for the repository's Packages index."""
+    fields = {"Package": name, "Version": version, "Architecture": "amd64",
+              "Maintainer": "test bed <testbed@localhost>", "Description": f"stand-in for {name} (tests only)"}
+    if depends:
+        fields["Depends"] = depends
+    deb = out / f"{name}_{version}_amd64.deb"
     with tempfile.TemporaryDirectory() as root:
-        control = Path(root, "DEBIAN")
-        control.mkdir()
-        fields = {"Package": name, "Version": version, "Architecture": "amd64", "Maintainer": "test bed <testbed@localhost>",
-                  "Description": f"stand-in for {name} (tests only)"}
-        if depends:
-            fields["Depends"] = depends
-        (control / "control").write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
+        Path(root, "DEBIAN").mkdir()
+        Path(root, "DEBIAN", "control").write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
         for path, content in (files or {}).items():
             target = Path(root, path.lstrip("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
             target.chmod(0o755)
-        deb = out / f"{name}_{version}_amd64.deb"
         subprocess.run(["dpkg-deb", "--root-owner-group", "--build", root, str(deb)], check=True,
                        capture_output=True)
-    return deb
+    data = deb.read_bytes()
+    fields.update({"Filename": f"./{deb.name}", "Size": str(len(data)), "SHA256": hashlib.sha256(data).hexdigest()})
+    return "".join(f"{k}: {v}\n" for k, v in fields.items())
 
 
 def _gpg(home: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -60,11 +62,11 @@ def build_repository(workdir: Path) -> Path:
     root = workdir / "nvidia-standins"
     pool = root / "stable" / "deb" / "amd64"
     pool.mkdir(parents=True)
-    _deb(pool, "nvidia-container-toolkit-base", TOOLKIT_VERSION, files={"/usr/bin/nvidia-container-runtime": RUNTIME})
-    _deb(pool, "nvidia-container-toolkit", TOOLKIT_VERSION, depends=f"nvidia-container-toolkit-base (= {TOOLKIT_VERSION})")
-    _deb(pool, "libcuda1", DRIVER_VERSION)
-    packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=pool, check=True,
-                              capture_output=True, text=True).stdout
+    packages = "\n".join([
+        _deb(pool, "nvidia-container-toolkit-base", TOOLKIT_VERSION, files={"/usr/bin/nvidia-container-runtime": RUNTIME}),
+        _deb(pool, "nvidia-container-toolkit", TOOLKIT_VERSION, depends=f"nvidia-container-toolkit-base (= {TOOLKIT_VERSION})"),
+        _deb(pool, "libcuda1", DRIVER_VERSION),
+    ])
     (pool / "Packages").write_text(packages)
     digest = hashlib.sha256(packages.encode()).hexdigest()
     (pool / "Release").write_text(textwrap.dedent(f"""\
