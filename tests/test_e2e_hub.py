@@ -81,6 +81,17 @@ def log_in(browser: Browser, hub: Hub, user: str, password: str) -> Page:
     return page
 
 
+def sign_up(browser: Browser, hub: Hub, user: str, password: str) -> None:
+    """Fill in NativeAuthenticator's sign-up form in a fresh browser session."""
+    page = browser.new_context().new_page()
+    page.goto(hub.url("/hub/signup"))
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.fill("#password_confirmation_input", password)
+    page.click("#signup_submit")
+    page.wait_for_load_state()
+
+
 def start_server(page: Page, hub: Hub, user: str, image: str) -> None:
     """Pick an image on the spawn page and wait for JupyterLab."""
     if "/hub/spawn" not in page.url:
@@ -219,13 +230,7 @@ def test_an_admin_adds_a_user_who_signs_up_and_changes_their_password(hub, brows
     assert added == 201
 
     password = secrets.token_urlsafe(12)
-    signup = browser.new_context().new_page()
-    signup.goto(hub.url("/hub/signup"))
-    signup.fill("#username_input", "carol")
-    signup.fill("#password_input", password)
-    signup.fill("#password_confirmation_input", password)
-    signup.click("#signup_submit")
-    signup.wait_for_load_state()
+    sign_up(browser, hub, "carol", password)
     carol = log_in(browser, hub, "carol", password)  # no approval step needed
 
     new_password = secrets.token_urlsafe(12)  # users change their own password
@@ -239,12 +244,6 @@ def test_an_admin_adds_a_user_who_signs_up_and_changes_their_password(hub, brows
     with pytest.raises(AssertionError, match="carol could not log in"):
         log_in(browser, hub, "carol", password)
 
-    stranger = browser.new_context().new_page()
-    stranger.goto(hub.url("/hub/signup"))
-    stranger.fill("#username_input", "mallory")
-    stranger.fill("#password_input", password)
-    stranger.fill("#password_confirmation_input", password)
-    stranger.click("#signup_submit")
-    stranger.wait_for_load_state()
+    sign_up(browser, hub, "mallory", password)  # nobody added this name
     with pytest.raises(AssertionError, match="mallory could not log in"):
         log_in(browser, hub, "mallory", password)
