@@ -56,21 +56,16 @@ def cuda_version_of(image: str) -> str | None:
     return version if version.count(".") == 2 else f"{version}.0"
 
 
-def minimum_driver(cuda: str) -> str:
-    if cuda not in CUDA_MINIMUM_DRIVER:
-        known = ", ".join(CUDA_MINIMUM_DRIVER)
-        raise GpuStackError(f"CUDA {cuda} is not in jhgpu/nvidia.py's table of minimum drivers "
-                            f"(known: {known}); add its row from NVIDIA's CUDA release notes")
-    return CUDA_MINIMUM_DRIVER[cuda]
-
-
 def pairing_problem(image: str, branch: str, installed: str | None = None) -> str | None:
     """Why `image` cannot run on driver `branch` (or the exact `installed` version), or None.
     A branch satisfies a minimum of the same major version: its current release is newer."""
     cuda = cuda_version_of(image)
     if cuda is None:
         return None
-    needed = minimum_driver(cuda)
+    if cuda not in CUDA_MINIMUM_DRIVER:
+        return (f"CUDA {cuda} is not in jhgpu/nvidia.py's table of minimum drivers (known: "
+                f"{', '.join(CUDA_MINIMUM_DRIVER)}); add its row from NVIDIA's CUDA release notes")
+    needed = CUDA_MINIMUM_DRIVER[cuda]
     if installed and version_key(installed)[0] == int(branch):
         if version_key(installed) < version_key(needed):
             return (f"notebook_root_image {image} is CUDA {cuda}, which needs NVIDIA driver >= {needed}; "
@@ -196,10 +191,7 @@ def host_problems(release: Release, data, installed_driver: str | None) -> list[
                         f"{DEBIAN_12_BRANCH} branch: set nvidia_driver_branch = {DEBIAN_12_BRANCH!r} and a "
                         "notebook_root_image it can run (CUDA 12.2 or older)")
     if running_branch and running_branch == (branch or running_branch):  # the driver that will stay
-        try:
-            problem = pairing_problem(data.notebook_root_image, running_branch, installed_driver)
-        except GpuStackError as error:
-            problem = str(error)
+        problem = pairing_problem(data.notebook_root_image, running_branch, installed_driver)
         if problem:
             problems.append(problem)
     return problems

@@ -21,7 +21,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from jhgpu.hub import MIN_PASSWORD_LENGTH
 from jhgpu.images import is_local_repo
-from jhgpu.nvidia import FLAVOURS, GpuStackError, pairing_problem
+from jhgpu.nvidia import FLAVOURS, pairing_problem
 
 
 class SettingsError(PyinfraError):
@@ -345,10 +345,7 @@ def _gpu_problems(data: dict[str, Any]) -> list[str]:
     if check is not None and check not in [image["name"] for image in data["notebook_images"]]:
         problems.append(f"setting 'gpu_check_image' {check!r} is not one of notebook_images")
     if data["nvidia_driver_branch"] is not None:
-        try:
-            problem = pairing_problem(data["notebook_root_image"], data["nvidia_driver_branch"])
-        except GpuStackError as error:
-            problem = str(error)
+        problem = pairing_problem(data["notebook_root_image"], data["nvidia_driver_branch"])
         if problem:
             problems.append(f"settings refuse an impossible pairing: {problem}")
     return problems

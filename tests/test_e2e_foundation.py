@@ -24,12 +24,8 @@ def preload_archive(tmp_path_factory, docker_engine):
 def settings(preload_archive, tmp_path_factory):
     # One tiny image for the Hub to offer: the image chain and the Hub have their own tests.
     workdir = tmp_path_factory.mktemp("testbed")
-    (workdir / "tiny-notebook").mkdir()
-    (workdir / "tiny-notebook" / "Dockerfile").write_text("ARG ROOT_IMAGE\nFROM $ROOT_IMAGE\n")
-    tiny = {"name": "tiny-notebook", "local_context": str(workdir / "tiny-notebook"), "parent": None,
-            "display_name": "Tiny"}
     testbed_settings = testbed.testbed_settings(workdir)
-    return {**testbed_settings, "gpu_enabled": False, "notebook_images": [tiny],
+    return {**testbed_settings, "gpu_enabled": False, "notebook_images": [testbed.tiny_image(workdir)],
             "preload_images": [*testbed_settings["preload_images"], str(preload_archive)]}
 
 

@@ -28,12 +28,8 @@ def settings(fresh_host, tmp_path_factory):
     nvidia_standins.install_admins_driver(fresh_host)
     # An admin's own Docker setting, which the runtime wiring must keep.
     fresh_host.ssh("mkdir -p /etc/docker && echo '{\"log-level\": \"warn\"}' > /etc/docker/daemon.json")
-    (workdir / "tiny-notebook").mkdir()
-    (workdir / "tiny-notebook" / "Dockerfile").write_text("ARG ROOT_IMAGE\nFROM $ROOT_IMAGE\n")
-    tiny = {"name": "tiny-notebook", "local_context": str(workdir / "tiny-notebook"), "parent": None,
-            "display_name": "Tiny"}
     return {**testbed.testbed_settings(workdir), **urls, "gpu_enabled": True, "nvidia_driver_branch": None,
-            "notebook_images": [tiny], "gpu_check_image": "tiny-notebook", "inventory": workdir / "inventory.py"}
+            "notebook_images": [testbed.tiny_image(workdir)], "gpu_check_image": "tiny-notebook", "inventory": workdir / "inventory.py"}
 
 
 def deploy(host, settings):

@@ -207,3 +207,8 @@ def test_a_hub_must_offer_users_at_least_one_image():
 
 def test_limits_and_culling_can_be_switched_off():
     check(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None, user_gpus=2)
+
+
+def test_a_cuda_version_missing_from_the_driver_table_is_refused():
+    message = refused(notebook_root_image="nvidia/cuda:12.7.0-runtime-ubuntu24.04")
+    assert "CUDA 12.7.0 is not in jhgpu/nvidia.py's table of minimum drivers" in message

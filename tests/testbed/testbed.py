@@ -227,13 +227,18 @@ def git(repo: Path, *args: str) -> str:
                            *args], check=True, text=True, capture_output=True).stdout.strip()
 
 
+def _default(setting: str):
+    """A setting's default, from the settings reference."""
+    import runpy
+
+    return runpy.run_path(str(HERE.parents[1] / "group_data" / "all.py"))[setting]
+
+
 def _fixture_chain() -> list[dict]:
     """The default chain of group_data/all.py, less the images the fixture has no folder for
     (PyTorch): the fixture keeps upstream's layout, so the default contexts point into it."""
-    import runpy
-
-    defaults = runpy.run_path(str(HERE.parents[1] / "group_data" / "all.py"))["notebook_images"]
-    return [image for image in defaults if (FIXTURES / "docker-stacks" / image["context"]).is_dir()]
+    return [image for image in _default("notebook_images")
+            if (FIXTURES / "docker-stacks" / image["context"]).is_dir()]
 
 
 FIXTURE_CHAIN = _fixture_chain()
@@ -245,10 +250,7 @@ BUILD_CA_CERTIFICATES = "/etc/ssl/certs/ca-certificates.crt"
 
 def hub_base_image() -> str:
     """A stand-in for the official JupyterHub image hub_base_image names, at the same version."""
-    import runpy
-
-    official = runpy.run_path(str(HERE.parents[1] / "group_data" / "all.py"))["hub_base_image"]
-    version = official.rsplit(":", 1)[1]
+    version = _default("hub_base_image").rsplit(":", 1)[1]
     base = base_image()
     dockerfile = HERE / "hub-base.Dockerfile"
     ref = f"{LABEL}-hub-base:{version}-{_digest(base, dockerfile.read_bytes())}"
@@ -259,6 +261,15 @@ def hub_base_image() -> str:
             docker("build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"JUPYTERHUB_VERSION={version}",
                    "-t", ref, context, capture=False, env={**os.environ, "DOCKER_BUILDKIT": "0"})
     return ref
+
+
+def tiny_image(workdir: Path) -> dict:
+    """A notebook_images entry for a one-line image on the root image, with a display name: for
+    tests where the Hub needs an image to offer but the image chain is not under test."""
+    context = workdir / "tiny-notebook"
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text("ARG ROOT_IMAGE\nFROM $ROOT_IMAGE\n")
+    return {"name": "tiny-notebook", "local_context": str(context), "parent": None, "display_name": "Tiny"}
 
 
 def _archive(ref: str, workdir: Path) -> str:
