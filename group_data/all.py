@@ -66,8 +66,8 @@ docker_stacks_patches_dir = "files/docker-stacks-patches"
 
 # The CUDA runtime image the chain starts from (docker-stacks' ROOT_IMAGE). It must be built on
 # the Ubuntu release the pinned docker-stacks uses (24.04 at the default ref; CUDA images exist
-# for 24.04 from CUDA 12.5.1 on). CUDA 12.8.1 with cuDNN covers the TensorFlow (CUDA 12.5) and
-# PyTorch cu128 wheels of the chain; it needs an NVIDIA driver >= 570.124.06.
+# for 24.04 from CUDA 12.5.1 on). Its CUDA (from the tag) is checked against the driver: CUDA
+# 12.8.1 runs on any driver >= 525.60.13 (minor version compatibility) and fully from 570.124.06.
 notebook_root_image = "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"
 
 # Images are tagged <image_owner>/<name>:latest so they never collide with the official ones.
@@ -76,25 +76,39 @@ image_owner = "jupytergpu"
 # The chain, in build order. Each entry: "name"; "context" (a folder in the docker-stacks
 # checkout) or "local_context" (a folder of yours on the machine running pyinfra); "parent"
 # (an earlier entry, None for the root image); "build_args" (extra --build-arg values);
-# "display_name" (shown in the Hub's image picker; None keeps the image out of it).
+# "display_name" (shown in the Hub's image picker; None keeps the image out of it); "cuda" (the
+# CUDA version the image brings itself, e.g. in pip wheels, checked against the driver; where
+# upstream names it in the context folder, "cuda12" or "cuda13", it is read from there).
+# Every image gets the build argument JUPYTERHUB_VERSION (jupyterhub_version) besides OWNER and
+# ROOT_IMAGE or BASE_IMAGE; this project's patch pins jupyterhub-singleuser to it in base-notebook.
 notebook_images = [
     {"name": "docker-stacks-foundation", "context": "images/docker-stacks-foundation", "parent": None},
     {"name": "base-notebook", "context": "images/base-notebook", "parent": "docker-stacks-foundation"},
     {"name": "minimal-notebook", "context": "images/minimal-notebook", "parent": "base-notebook"},
     {"name": "scipy-notebook", "context": "images/scipy-notebook", "parent": "minimal-notebook",
      "display_name": "Python (SciPy)"},
+    # tensorflow[and-cuda], unpinned upstream: TensorFlow 2.21 takes the newest CUDA 12 wheels
+    # (>= 12.5, < 13; 12.9 on PyPI today).
     {"name": "tensorflow-notebook", "context": "images/tensorflow-notebook/cuda", "parent": "scipy-notebook",
-     "display_name": "TensorFlow (GPU)"},
+     "display_name": "TensorFlow (GPU)", "cuda": "12.9"},
+    # PyTorch's cu128 wheels (upstream's cuda12 variant); its cuda13 variant (cu130) needs a driver >= 580.
     {"name": "pytorch-notebook", "context": "images/pytorch-notebook/cuda12", "parent": "scipy-notebook",
-     "display_name": "PyTorch (GPU)"},
+     "display_name": "PyTorch (GPU)", "cuda": "12.8"},
 ]
 
 # --- The Hub -----------------------------------------------------------------------------------
 
-# The image the Hub's own image is built from (the Hub adds DockerSpawner, NativeAuthenticator
-# and the idle culler to it). The official image of the JupyterHub release the notebook images'
-# jupyterhub-singleuser matches.
-hub_base_image = "quay.io/jupyterhub/jupyterhub:5.5.4"
+# The JupyterHub release of the Hub and of every notebook image's jupyterhub-singleuser (pinned
+# into base-notebook by this project's patch): one version everywhere. 5.5.4 is the newest 5.x on
+# PyPI; 6.x changes the database schema and spawn options: move to it deliberately.
+jupyterhub_version = "5.5.4"
+
+# The image the Hub's own image is built from: a pinned Debian 13 base, to which the Hub's
+# Dockerfile adds Python, Debian's configurable-http-proxy and JupyterHub from PyPI. Chosen over
+# the official quay.io/jupyterhub/jupyterhub image because its tags cannot be checked from here,
+# and a Debian base is the same release a test bed can build from Debian's archive. The dated
+# tag is one Docker's official library lists (docker-library/official-images, library/debian).
+hub_base_image = "debian:trixie-20260803-slim"
 
 # Port on the host where the Hub listens (plain HTTP: put a TLS proxy in front of it).
 hub_port = 8000
@@ -130,10 +144,19 @@ idle_cull_timeout = 3600
 
 # --- The NVIDIA stack (when gpu_enabled) -----------------------------------------------------------
 
-# Driver branch to install: Ubuntu's "-server" packages of this branch; Debian 12 has only "535".
-# It must be new enough for notebook_root_image's CUDA (CUDA 12.8.1 needs >= 570.124.06).
-# None leaves the driver alone (one you installed yourself, e.g. a cloud GPU image's).
-nvidia_driver_branch = "570"
+# Driver branch to install. "auto": the newest branch the host's archive really offers (read
+# from its apt lists, so the choice is always one that exists) that runs every notebook image's
+# CUDA; a host already running an offered branch that runs them keeps it (no surprise upgrade).
+# Or a branch like "580": refused, before any change, where the host's archive lacks it. Or None:
+# the driver is yours (e.g. a cloud GPU image's); the preflight still checks it.
+# What the archives offer (checked 2026-11 on packages.ubuntu.com and Debian's archive):
+# - Ubuntu 24.04 and 22.04: -server branches 580 (NVIDIA's long-term branch, to June 2028) and
+#   595 (multiverse), 570 and 470; 535, 550, 565 and 575 are transitional packages that install
+#   580 (e.g. https://packages.ubuntu.com/noble/nvidia-utils-565-server). NVIDIA ended 570 in
+#   February 2026, and Ubuntu's newer releases already made it transitional.
+# - Ubuntu 20.04: 535 and 550 (no 570 or newer: https://packages.ubuntu.com/focal/nvidia-dkms-550-server).
+# - Debian 12: 535 only; Debian 13: 550 only (non-free; https://packages.debian.org/trixie/nvidia-driver).
+nvidia_driver_branch = "auto"
 
 # "headless": compute only, no X libraries (servers); "server": the full driver package.
 # On Ubuntu both use the prebuilt modules signed by Canonical (Secure Boot) where the kernel has them.
@@ -149,7 +172,12 @@ nvidia_container_toolkit_repo_url = "https://nvidia.github.io/libnvidia-containe
 # The key that signs that repository (ASCII-armored), kept in /etc/apt/keyrings for signed-by.
 nvidia_container_toolkit_key_url = "https://nvidia.github.io/libnvidia-container/gpgkey"
 
-# Debian archive for the driver's non-free components on Debian 12 (a mirror if needed).
+# The toolkit's version (its four packages are pinned together, as NVIDIA's install guide does).
+# 1.20.0 (2026-08) is the release NVIDIA's docs mark preferred; keep it at 1.19.0 or later:
+# 1.18.x ignore Docker Swarm's GPU assignments (NVIDIA/nvidia-container-toolkit#1599).
+nvidia_container_toolkit_version = "1.20.0-1"
+
+# Debian archive for the driver's non-free components on Debian 12 and 13 (a mirror if needed).
 debian_mirror_url = "http://deb.debian.org/debian"
 
 # The image (a notebook_images name) the last step runs with GPUs requested, to show that a

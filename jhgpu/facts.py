@@ -79,6 +79,34 @@ class HubAccounts(FactBase):
         return lines[1:]
 
 
+class AptCandidates(FactBase):
+    """What apt would install for each package whose name matches `pattern` (an extended
+    regex): {name: {"version": candidate, "depends": [package names]}}. Read from the host's
+    package lists; a host with none yet (a fresh cloud image ships without) gets them first,
+    since what the archive offers decides what is installed."""
+
+    def command(self, pattern: str) -> str:
+        return ("if ! ls /var/lib/apt/lists 2>/dev/null | grep -q '_Packages'; then apt-get update -qq >/dev/null 2>&1;"
+                f" fi; names=$(apt-cache pkgnames | grep -E {shlex.quote(pattern)} | sort);"
+                " if [ -n \"$names\" ]; then apt-cache show --no-all-versions $names 2>/dev/null"
+                " | grep -E '^(Package|Version|Depends):'; fi; true")
+
+    def process(self, output):
+        found, name = {}, None
+        for line in output:
+            field, _, value = line.partition(":")
+            value = value.strip()
+            if field == "Package":
+                name = value
+                found[name] = {"version": "", "depends": []}
+            elif field == "Version" and name:
+                found[name]["version"] = value
+            elif field == "Depends" and name:
+                found[name]["depends"] = [re.split(r"[\s(:]", alternative.strip(), maxsplit=1)[0]
+                                          for part in value.split(",") for alternative in part.split("|")]
+        return found
+
+
 # --- NVIDIA (query by hand: pyinfra inventory.py fact jhgpu.facts.NvidiaGpus) ------------------
 
 
@@ -118,7 +146,7 @@ class NvidiaDriverPackage(FactBase):
                 " 2>/dev/null | grep '^install ok installed' || true")
 
     def process(self, output):
-        from jhgpu.nvidia import version_key
+        from jhgpu.cuda import version_key
 
         found = []
         for line in output:

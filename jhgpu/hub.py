@@ -29,6 +29,15 @@ HUB_DB_URL = f"sqlite:///{HUB_HOME}/{HUB_DATA_DIR}/jupyterhub.sqlite"
 NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100
 NOTEBOOK_HOME = "/home/jovyan"
 MIN_PASSWORD_LENGTH = 8
+# The Hub's own packages beside JupyterHub (jupyterhub_version), moved together with it; each is
+# its newest release on PyPI. Their wheels' metadata: DockerSpawner 14.0.0 needs jupyterhub >= 4,
+# NativeAuthenticator 1.3.0 jupyterhub >= 4.1.6, the idle culler 2.0.0 only the Hub's REST API;
+# all three run with 5.5.4 in this project's browser test. JupyterHub 6 is left for a deliberate
+# upgrade: it migrates the database and changes spawn options (its changelog, "API and Breaking
+# Changes"), which NativeAuthenticator 1.3.0 predates.
+DOCKERSPAWNER_VERSION = "14.0.0"
+NATIVEAUTHENTICATOR_VERSION = "1.3.0"
+IDLE_CULLER_VERSION = "2.0.0"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,10 @@ def hub_context(data) -> dict:
     return {
         "config_digest_label": CONFIG_DIGEST_LABEL,
         "hub_base_image": data.hub_base_image,
+        "jupyterhub_version": data.jupyterhub_version,
+        "dockerspawner_version": DOCKERSPAWNER_VERSION,
+        "nativeauthenticator_version": NATIVEAUTHENTICATOR_VERSION,
+        "idle_culler_version": IDLE_CULLER_VERSION,
         "extra_ca_certificates": bool(data.build_ca_certificates),
         "hub_image": names.image,
         "hub_container": names.container,

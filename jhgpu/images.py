@@ -77,7 +77,8 @@ def build_plan(data) -> list[ImageBuild]:
             context = f"{root}/{CHECKOUT_DIR}/{image['context']}"
         builds.append(ImageBuild(
             name=name, ref=image_ref(owner, name), context=context, parent_ref=parent_ref,
-            build_args={"OWNER": owner, **from_arg, **image.get("build_args", {})},
+            build_args={"OWNER": owner, "JUPYTERHUB_VERSION": data.jupyterhub_version, **from_arg,
+                        **image.get("build_args", {})},
             display_name=image.get("display_name"), local_context=image.get("local_context"),
         ))
     return builds

@@ -1,6 +1,7 @@
-"""The NVIDIA stack: which driver packages, whether a reboot is due, which CUDA images can run.
+"""The NVIDIA driver and container runtime: which branch and packages, whether a reboot is due.
 Decisions only, no I/O: everything takes settings, an OS release and facts, so each OS and each
-driver state is tested with recorded facts (tests/test_nvidia.py).
+driver state is tested with recorded facts (tests/test_nvidia.py). Which driver can run which
+CUDA is in jhgpu/cuda.py.
 """
 
 from __future__ import annotations
@@ -11,127 +12,174 @@ from dataclasses import dataclass
 
 from pyinfra.api.exceptions import PyinfraError
 
+from jhgpu.cuda import ImageCuda, judge_driver, major, version_key
 from jhgpu.platform import Release
 
-# Minimum Linux x86_64 driver for each CUDA toolkit release ("CUDA Toolkit and Corresponding
-# Driver Versions", Table 3 of NVIDIA's CUDA Toolkit release notes:
-# https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html). Keys are the versions in
-# nvidia/cuda image tags: 12.8.1 is CUDA 12.8 Update 1. A CUDA image runs only on a driver at
-# least this new (its NVIDIA_REQUIRE_CUDA is checked by the container toolkit).
-CUDA_MINIMUM_DRIVER = {
-    "11.8.0": "520.61.05",
-    "12.0.0": "525.60.13", "12.0.1": "525.85.12",
-    "12.1.0": "530.30.02", "12.1.1": "530.30.02",
-    "12.2.0": "535.54.03", "12.2.1": "535.86.09", "12.2.2": "535.104.05",
-    "12.3.0": "545.23.06", "12.3.1": "545.23.08", "12.3.2": "545.23.08",
-    "12.4.0": "550.54.14", "12.4.1": "550.54.15",
-    "12.5.0": "555.42.02", "12.5.1": "555.42.06",
-    "12.6.0": "560.28.03", "12.6.1": "560.35.03", "12.6.2": "560.35.03", "12.6.3": "560.35.05",
-    "12.8.0": "570.26", "12.8.1": "570.124.06",
-    "12.9.0": "575.51.03", "12.9.1": "575.57.08",
-    "13.0.0": "580.65.06", "13.0.1": "580.82.07",
-}
-
-# Debian 12 has one driver branch, in its non-free component (nvidia-graphics-drivers 535.x).
-DEBIAN_12_BRANCH = "535"
-
 FLAVOURS = ("headless", "server")
+AUTO = "auto"
+
+# What the AptCandidates fact asks the host's archive about: Ubuntu's "-server" driver branches
+# (their nvidia-utils package stands for the branch), Canonical's prebuilt signed module
+# metapackages, and Debian's driver (one branch per release, in non-free).
+CANDIDATES_PATTERN = (r"^(nvidia-utils-[0-9]+-server|linux-modules-nvidia-[0-9]+-server-[a-z][a-z0-9.-]*"
+                      r"|nvidia-kernel-dkms)$")
+
+# Debian's branch per release, for a host whose apt sources lack non-free yet (the deploy adds
+# them): nvidia-graphics-drivers in bookworm is 535.x, in trixie 550.x
+# (https://packages.debian.org/bookworm/nvidia-driver, https://packages.debian.org/trixie/nvidia-driver).
+# Once non-free is enabled the host's own apt candidate is used instead.
+DEBIAN_BRANCH = {"12": "535", "13": "550"}
 
 
 class GpuStackError(PyinfraError):
     """A host's GPU settings cannot work; raised before anything on the host changes."""
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version))
+# --- which branch ---------------------------------------------------------------------------------
 
 
-def cuda_version_of(image: str) -> str | None:
-    """The CUDA version of an nvidia/cuda image reference ('nvidia/cuda:12.8.1-cudnn-...' ->
-    '12.8.1'); None for an image that is not one (its CUDA version is unknown here)."""
-    match = re.fullmatch(r"(?:[^/]+/)*nvidia/cuda:(\d+\.\d+(?:\.\d+)?)(?:-.*)?", image)
-    if not match:
-        return None
-    version = match.group(1)
-    return version if version.count(".") == 2 else f"{version}.0"
+@dataclass(frozen=True)
+class Branch:
+    name: str  # the branch in the package names: "570"
+    version: str  # what apt installs for it: the candidate of its packages (a branch alone if unknown)
+    runs: str  # the branch that really installs: "580" where 570 became a transitional package
+
+    @property
+    def transitional(self) -> bool:
+        return self.runs != self.name
 
 
-def pairing_problem(image: str, branch: str, installed: str | None = None) -> str | None:
-    """Why `image` cannot run on driver `branch` (or the exact `installed` version), or None.
-    A branch satisfies a minimum of the same major version: its current release is newer."""
-    cuda = cuda_version_of(image)
-    if cuda is None:
-        return None
-    if cuda not in CUDA_MINIMUM_DRIVER:
-        return (f"CUDA {cuda} is not in jhgpu/nvidia.py's table of minimum drivers (known: "
-                f"{', '.join(CUDA_MINIMUM_DRIVER)}); add its row from NVIDIA's CUDA release notes")
-    needed = CUDA_MINIMUM_DRIVER[cuda]
-    if installed and version_key(installed)[0] == int(branch):
-        if version_key(installed) < version_key(needed):
-            return (f"notebook_root_image {image} is CUDA {cuda}, which needs NVIDIA driver >= {needed}; "
-                    f"the host runs driver {installed}")
-        return None
-    if int(branch) < version_key(needed)[0]:
-        return (f"notebook_root_image {image} is CUDA {cuda}, which needs NVIDIA driver >= {needed}; "
-                f"nvidia_driver_branch is {branch!r} (driver {branch}.x)")
-    return None
+def offered_branches(release: Release, candidates: dict) -> dict[str, Branch]:
+    """The driver branches the host's archive offers, from the AptCandidates fact.
+
+    Ubuntu turns a retired "-server" branch into transitional packages that keep their own
+    version and depend on a newer branch's packages (e.g. nvidia-utils-565-server ->
+    nvidia-utils-580-server on 24.04: https://packages.ubuntu.com/noble/nvidia-utils-565-server),
+    so a branch's real version is read through that dependency."""
+    if release.distro == "debian":
+        dkms = candidates.get("nvidia-kernel-dkms")
+        if dkms:
+            branch = str(major(dkms["version"]))
+            return {branch: Branch(branch, dkms["version"], branch)}
+        branch = DEBIAN_BRANCH[release.version]
+        return {branch: Branch(branch, branch, branch)}
+    offered = {}
+    for name, candidate in candidates.items():
+        match = re.fullmatch(r"nvidia-utils-(\d+)-server", name)
+        if not match:
+            continue
+        target = next((m.group(1) for dep in candidate["depends"]
+                       if (m := re.fullmatch(r"nvidia-utils-(\d+)-server", dep))), None)
+        real = candidates.get(f"nvidia-utils-{target}-server") if target else None
+        offered[match.group(1)] = (Branch(match.group(1), real["version"], target) if real
+                                   else Branch(match.group(1), candidate["version"], match.group(1)))
+    return dict(sorted(offered.items(), key=lambda item: int(item[0])))
 
 
-# --- the driver ------------------------------------------------------------------------------
-
-# Ubuntu's kernel metapackages, and the suffix of the prebuilt, signed NVIDIA module packages
-# (linux-modules-nvidia-<branch>-server-<suffix>) that follow the same kernels.
-UBUNTU_KERNEL_FLAVOURS = ("generic", "lowlatency", "aws", "azure", "gcp", "oracle", "kvm")
+def _archive(release: Release, offered: dict[str, Branch]) -> str:
+    names = ", ".join(f"{b.name} (transitional to {b.runs})" if b.transitional else b.name for b in offered.values())
+    return f"{release}'s archive offers driver branch(es) {names or 'none'} (read from the host's apt lists)"
 
 
-def ubuntu_kernel_flavour(release: Release, packages: dict) -> str | None:
-    """The suffix of the signed-module package for the host's kernel, or None (a kernel Ubuntu
-    builds no signed NVIDIA modules for: DKMS builds them instead)."""
-    for name in (f"linux-generic-hwe-{release.version}", f"linux-lowlatency-hwe-{release.version}"):
-        if name in packages:
-            return name.removeprefix("linux-")
-    for flavour in UBUNTU_KERNEL_FLAVOURS:
-        if f"linux-{flavour}" in packages:
-            return flavour
-    return None
+@dataclass(frozen=True)
+class BranchChoice:
+    branch: Branch | None  # None: the driver is left alone
+    note: str | None = None  # said to the admin: a transitional branch, a driver kept
+
+
+def choose_branch(release: Release, setting: str, offered: dict[str, Branch], installed_packages: dict,
+                  installed_driver: dict | None, images: list[ImageCuda]) -> BranchChoice:
+    """The branch to install: the one set, or with "auto" the branch the host already runs (while
+    the archive offers it and it runs every image), else the newest real branch that runs every
+    image. Raises GpuStackError when none can."""
+    if setting != AUTO:
+        if setting not in offered:
+            raise GpuStackError(f"nvidia_driver_branch is {setting!r}, but {_archive(release, offered)}")
+        branch = offered[setting]
+        note = (f"nvidia-utils-{branch.name}-server is a transitional package: this host runs the {branch.runs} "
+                f"branch ({branch.version})") if branch.transitional else None
+        return BranchChoice(branch, note)
+    if installed_driver and release.distro == "ubuntu" and not installed_driver["package"].endswith("-server"):
+        return BranchChoice(None, f"the host runs driver {installed_driver['version']} from "
+                                  f"{installed_driver['package']}, not Ubuntu's -server packages: nvidia_driver_branch "
+                                  "= 'auto' leaves it alone (set a branch to replace it)")
+    runs_images = [b for b in offered.values()
+                   if not judge_driver(images, b.version, "").refusals]
+    kept = [b for b in runs_images if _utils_package(release, b.name) in installed_packages]
+    if kept:
+        return BranchChoice(kept[-1])
+    real = [b for b in runs_images if not b.transitional]
+    if real:
+        return BranchChoice(real[-1])
+    needs = "; ".join(str(image) for image in images)
+    raise GpuStackError(f"no driver branch can run the notebook images ({needs}): {_archive(release, offered)}")
+
+
+def _utils_package(release: Release, branch: str) -> str:
+    return "nvidia-kernel-dkms" if release.distro == "debian" else f"nvidia-utils-{branch}-server"
+
+
+# --- which packages ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class DriverPlan:
     packages: tuple[str, ...]
-    branch: str
+    branch: str  # the branch that runs
     sources: tuple[str, ...] = ()  # extra apt source lines (Debian's non-free components)
 
 
-def driver_plan(release: Release, branch: str, flavour: str, packages: dict, debian_mirror: str) -> DriverPlan:
-    if release.distro == "debian":  # host_problems has refused any branch but Debian's
+def ubuntu_signed_modules(branch: str, packages: dict, candidates: dict) -> str | None:
+    """Canonical's prebuilt, signed module metapackage for the host's kernel
+    (linux-modules-nvidia-<branch>-server-<flavour>, following the installed kernel metapackage
+    linux-<flavour>: generic, generic-hwe-22.04, lowlatency, aws, azure, gcp, oracle, ibm, ...),
+    or None where the archive has none for it: DKMS builds the module instead."""
+    prefix = f"linux-modules-nvidia-{branch}-server-"
+    flavours = sorted(name.removeprefix(prefix) for name in candidates if name.startswith(prefix))
+    # An HWE kernel's flavour ("generic-hwe-22.04") before the plain one it also matches.
+    for flavour in sorted(flavours, key=len, reverse=True):
+        if f"linux-{flavour}" in packages or f"linux-image-{flavour}" in packages:
+            return prefix + flavour
+    return None
+
+
+def debian_kernel_headers(packages: dict) -> tuple[str, ...]:
+    """Headers for DKMS that follow the installed kernel metapackage(s): linux-image-amd64 ->
+    linux-headers-amd64, linux-image-cloud-amd64 -> linux-headers-cloud-amd64."""
+    headers = sorted(f"linux-headers-{name.removeprefix('linux-image-')}" for name in packages
+                     if re.fullmatch(r"linux-image-[a-z][a-z0-9-]*", name))
+    return tuple(headers) or ("linux-headers-amd64",)
+
+
+def driver_plan(release: Release, branch: Branch, flavour: str, packages: dict, candidates: dict,
+                debian_mirror: str) -> DriverPlan:
+    if release.distro == "debian":
         # DKMS builds the module against the running kernel's headers.
-        common = ("firmware-nvidia-gsp", "linux-headers-amd64", "nvidia-kernel-dkms")
+        common = ("firmware-nvidia-gsp", *debian_kernel_headers(packages), "nvidia-kernel-dkms")
         chosen = ("nvidia-smi", "libcuda1", "libnvidia-ml1") if flavour == "headless" else ("nvidia-driver",)
         components = "contrib non-free non-free-firmware"
         sources = tuple(f"deb {debian_mirror} {suite} {components}"
                         for suite in (release.codename, f"{release.codename}-updates"))
-        return DriverPlan(packages=common + chosen, branch=branch, sources=sources)
-    kernel = ubuntu_kernel_flavour(release, packages)
+        return DriverPlan(packages=common + chosen, branch=branch.runs, sources=sources)
+    # A transitional branch installs its successor: name the successor's packages directly.
+    name = branch.runs
+    modules = ubuntu_signed_modules(name, packages, candidates)
     if flavour == "headless":
-        chosen = (f"nvidia-headless-no-dkms-{branch}-server" if kernel else f"nvidia-headless-{branch}-server",
-                  f"nvidia-utils-{branch}-server")
+        chosen = (f"nvidia-headless-no-dkms-{name}-server" if modules else f"nvidia-headless-{name}-server",
+                  f"nvidia-utils-{name}-server")
     else:
-        chosen = (f"nvidia-driver-{branch}-server",)
-    modules = (f"linux-modules-nvidia-{branch}-server-{kernel}",) if kernel else ()
-    return DriverPlan(packages=chosen + modules, branch=branch)
+        chosen = (f"nvidia-driver-{name}-server",)
+    return DriverPlan(packages=chosen + ((modules,) if modules else ()), branch=name)
 
 
 def reboot_reason(plan: DriverPlan, installed_packages: dict, installed_driver: str | None,
                   loaded_module: str | None) -> str | None:
-    """Why the host must reboot before its driver works, or None when the wanted driver runs.
-    installed_driver: the userspace driver's version (NvidiaDriverPackage fact); loaded_module:
-    the running kernel module's (NvidiaKernelModule fact)."""
+    """Why the host must reboot before its driver works, or None when it runs. Judged by what
+    is installed and loaded (NvidiaDriverPackage and NvidiaKernelModule facts), never by the
+    branch in a package's name."""
     missing = [name for name in plan.packages if name not in installed_packages]
     if missing:
         return f"the NVIDIA {plan.branch} driver is being installed ({', '.join(missing)})"
-    if installed_driver and version_key(installed_driver)[0] != int(plan.branch):
-        return f"driver {installed_driver} is installed, not the {plan.branch} branch"
     if loaded_module is None:
         return f"driver {installed_driver} is installed but its kernel module is not loaded"
     if installed_driver and loaded_module != installed_driver:
@@ -141,6 +189,19 @@ def reboot_reason(plan: DriverPlan, installed_packages: dict, installed_driver: 
 
 
 # --- the container toolkit ---------------------------------------------------------------------
+
+# NVIDIA's install guide pins these four together; from 1.18.0 the libnvidia-container libraries
+# must match the toolkit's version exactly
+# (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html).
+TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
+                    "libnvidia-container1")
+
+
+def toolkit_packages(version: str) -> list[str]:
+    """The toolkit's packages at `version` ("1.20.0-1"; a bare "1.20.0" gets NVIDIA's "-1")."""
+    full = version if "-" in version else f"{version}-1"
+    return [f"{name}={full}" for name in TOOLKIT_PACKAGES]
+
 
 NVIDIA_RUNTIME = {"path": "nvidia-container-runtime", "args": []}
 
@@ -176,22 +237,59 @@ def gpus_from_nvidia_smi(lines: list[str]) -> list[dict]:
     return gpus
 
 
-def host_problems(release: Release, data, installed_driver: str | None) -> list[str]:
-    """What makes the GPU settings impossible on this host: its OS, or the driver it runs now.
-    (The configured branch alone is checked with the other settings, in jhgpu/settings.py.)"""
-    if not data.gpu_enabled:
-        return []
-    branch = data.nvidia_driver_branch
+@dataclass(frozen=True)
+class GpuPlan:
+    """What the preflight decided for one host's driver."""
+
+    branch: Branch | None  # the branch to install; None: the driver is left alone
+    notes: tuple[str, ...] = ()  # said to the admin (info)
+    warnings: tuple[str, ...] = ()  # images that run with reduced compatibility
+
+
+def gpu_plan(release: Release, setting: str | None, flavour: str, candidates: dict, installed_packages: dict,
+             installed_driver: dict | None, images: list[ImageCuda]) -> GpuPlan:
+    """Choose the driver and judge every image's CUDA against the driver that will run: the
+    installed one where the chosen packages are already in place, else what apt would install.
+    Raises GpuStackError naming each problem."""
+    notes = []
+    branch = None
+    if setting is not None:
+        choice = choose_branch(release, setting, offered_branches(release, candidates), installed_packages,
+                               installed_driver, images)
+        branch = choice.branch
+        notes += [choice.note] if choice.note else []
     if branch is None and installed_driver is None:
-        return ["nvidia_driver_branch is None (the driver is left to you), but no NVIDIA driver is installed"]
-    running_branch = str(version_key(installed_driver)[0]) if installed_driver else None
-    problems = []
-    if release.distro == "debian" and branch not in (None, DEBIAN_12_BRANCH):  # None: a driver of yours
-        problems.append(f"nvidia_driver_branch is {branch!r}, but Debian 12's non-free archive has only the "
-                        f"{DEBIAN_12_BRANCH} branch: set nvidia_driver_branch = {DEBIAN_12_BRANCH!r} and a "
-                        "notebook_root_image it can run (CUDA 12.2 or older)")
-    if running_branch and running_branch == (branch or running_branch):  # the driver that will stay
-        problem = pairing_problem(data.notebook_root_image, running_branch, installed_driver)
-        if problem:
-            problems.append(problem)
-    return problems
+        raise GpuStackError("nvidia_driver_branch is None (the driver is left to you), but no NVIDIA driver "
+                            "is installed")
+    if branch is None:
+        driver, source = installed_driver["version"], "the host's driver"
+    else:
+        plan = driver_plan(release, branch, flavour, installed_packages, candidates, "")
+        in_place = installed_driver and all(name in installed_packages for name in plan.packages)
+        driver, source = ((installed_driver["version"], "the installed driver") if in_place
+                          else (branch.version, f"the {branch.name} branch in the archive"))
+    verdict = judge_driver(images, driver, source)
+    if verdict.refusals:
+        raise GpuStackError("\n  - ".join(verdict.refusals))
+    return GpuPlan(branch, tuple(notes), tuple(verdict.warnings))
+
+
+# --- the same decisions for the host being deployed (facts read through pyinfra) ---------------
+
+
+def host_driver_facts(host) -> tuple[dict, dict, dict | None]:
+    """The facts the driver decisions need: apt candidates, installed packages, installed driver."""
+    from pyinfra.facts.deb import DebPackages
+
+    from jhgpu.facts import AptCandidates, NvidiaDriverPackage
+
+    return (host.get_fact(AptCandidates, pattern=CANDIDATES_PATTERN), host.get_fact(DebPackages),
+            host.get_fact(NvidiaDriverPackage))
+
+
+def gpu_plan_of(host, release: Release) -> GpuPlan:
+    from jhgpu.cuda import chain_cuda
+
+    candidates, installed, driver = host_driver_facts(host)
+    return gpu_plan(release, host.data.nvidia_driver_branch, host.data.nvidia_driver_flavour, candidates,
+                    installed, driver, chain_cuda(host.data))

@@ -38,15 +38,21 @@ def git_archive(repo: str, ref: str) -> str:
 
 @operation()
 def apt_install(packages: list[str] | tuple[str, ...]):
-    """Install packages, refreshing the apt lists only when something is missing.
+    """Install packages ("name", or "name=version" for an exact version, up or down), refreshing
+    the apt lists only when something is missing.
 
     apt.packages(update=True) would refresh the lists on every run and so never converge.
     """
     installed = host.get_fact(DebPackages)
-    missing = [name for name in packages if name not in installed]
-    if missing:
+
+    def missing(package: str) -> bool:
+        name, _, version = package.partition("=")
+        return name not in installed or bool(version) and version not in installed[name]
+
+    wanted = [package for package in packages if missing(package)]
+    if wanted:
         yield from apt.update._inner()
-        yield from apt.packages._inner(packages=missing)
+        yield from apt.packages._inner(packages=wanted, allow_downgrades=any("=" in p for p in wanted))
 
 
 @operation()

@@ -30,6 +30,7 @@ SUPPORTED = (
     Release("ubuntu", "22.04", "jammy"),
     Release("ubuntu", "24.04", "noble"),
     Release("debian", "12", "bookworm"),
+    Release("debian", "13", "trixie"),
 )
 
 
@@ -58,7 +59,28 @@ class DockerPlan:
     apt_repo_url: str | None = None  # Docker's own repository, for docker-ce
 
 
-def docker_plan(release: Release, docker_source: str, docker_ce_repo_url: str) -> DockerPlan:
+# Docker's own packages and the OS archive's conflict (docker-ce: "Conflicts: docker.io"), so apt
+# would remove one for the other, stopping every container: refused instead, before any change.
+DOCKER_CE_PACKAGES = ("docker-ce", "docker-ce-cli")
+DISTRO_DOCKER_PACKAGES = ("docker.io",)
+# Each pair ships the same plugin file (/usr/libexec/docker/cli-plugins/...): an OS package is
+# not installed where Docker's plugin already provides the command.
+DOCKER_CE_PLUGIN = {"docker-compose-v2": "docker-compose-plugin", "docker-buildx": "docker-buildx-plugin"}
+
+
+def docker_plan(release: Release, docker_source: str, docker_ce_repo_url: str,
+                installed: dict | None = None) -> DockerPlan:
+    """Docker, Compose and BuildKit's buildx per release and source. The deploy builds with
+    `DOCKER_BUILDKIT=1`, which Docker's client from 23.0 on refuses without the buildx plugin, so
+    every plan has it (Debian 12's 20.10 client has BuildKit built in)."""
+    installed = installed or {}
+    conflicting = DISTRO_DOCKER_PACKAGES if docker_source == "docker-ce" else DOCKER_CE_PACKAGES
+    found = [name for name in conflicting if name in installed]
+    if found:
+        other = "distro" if docker_source == "docker-ce" else "docker-ce"
+        raise UnsupportedHost(f"docker_source is {docker_source!r}, but this host has {', '.join(found)} from "
+                              f"the other source: installing over it would remove it and stop every container. "
+                              f"Set docker_source = {other!r} for this host, or remove that Docker first.")
     if docker_source == "docker-ce":
         return DockerPlan(
             packages=("docker-ce", "docker-ce-cli", "containerd.io",
@@ -67,11 +89,18 @@ def docker_plan(release: Release, docker_source: str, docker_ce_repo_url: str) -
             apt_repo_url=f"{docker_ce_repo_url.rstrip('/')}/{release.distro}",
         )
     if release.distro == "ubuntu":
-        # Ubuntu ships Compose v2 as docker-compose-v2 from 20.04 on; its Compose v1 breaks with
-        # the Docker 24+ engines that Ubuntu's updates now carry.
-        return DockerPlan(packages=("docker.io", "docker-compose-v2"), compose_command="docker compose")
-    # Debian 12 packages only Compose v1.
-    return DockerPlan(packages=("docker.io", "docker-compose"), compose_command="docker-compose")
+        # Ubuntu's docker.io only Suggests Compose v2 and buildx (universe, all three releases;
+        # https://packages.ubuntu.com/noble/docker.io): both are named. Its Compose v1 breaks with
+        # the Docker 24+ engines that Ubuntu's updates carry.
+        packages = ("docker.io", "docker-compose-v2", "docker-buildx")
+    elif release.version == "12":
+        # Debian 12: Docker 20.10, whose client has BuildKit built in; Compose v1 only.
+        return DockerPlan(packages=("docker.io", "docker-compose"), compose_command="docker-compose")
+    else:
+        # Debian 13 splits the client into docker-cli; its docker-compose is Compose v2, a CLI plugin.
+        packages = ("docker.io", "docker-cli", "docker-buildx", "docker-compose")
+    packages = tuple(name for name in packages if DOCKER_CE_PLUGIN.get(name) not in installed)
+    return DockerPlan(packages=packages, compose_command="docker compose")
 
 
 # --- the same decisions for the host being deployed (facts read through pyinfra) ---------------
@@ -84,4 +113,7 @@ def release_of(host) -> Release:
 
 
 def docker_plan_of(host) -> DockerPlan:
-    return docker_plan(release_of(host), host.data.docker_source, host.data.docker_ce_repo_url)
+    from pyinfra.facts.deb import DebPackages
+
+    return docker_plan(release_of(host), host.data.docker_source, host.data.docker_ce_repo_url,
+                       host.get_fact(DebPackages))

@@ -13,6 +13,7 @@ import re
 import subprocess
 import tarfile
 from pathlib import PurePosixPath
+from types import SimpleNamespace
 from typing import Any, Callable
 
 from pyinfra.api.arguments import all_global_arguments
@@ -21,7 +22,8 @@ from pyinfra.api.exceptions import PyinfraError
 
 from jhgpu.hub import MIN_PASSWORD_LENGTH
 from jhgpu.images import is_local_repo
-from jhgpu.nvidia import FLAVOURS, pairing_problem
+from jhgpu.cuda import chain_cuda, judge_driver
+from jhgpu.nvidia import AUTO, FLAVOURS
 
 
 class SettingsError(PyinfraError):
@@ -170,7 +172,8 @@ def commit_sha(value: Any) -> None:
 
 IMAGE_NAME = matches(r"[a-z0-9]+([._-][a-z0-9]+)*", "a Docker image name (lowercase, digits, . _ -)")
 IMAGE_REF = matches(r"[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*", "a Docker image reference")
-IMAGE_KEYS = {"name", "context", "local_context", "parent", "build_args", "display_name"}
+IMAGE_KEYS = {"name", "context", "local_context", "parent", "build_args", "display_name", "cuda"}
+CUDA_VERSION = matches(r"[0-9]+(\.[0-9]+){0,2}", "a CUDA version like '12.8' or '13'")
 
 
 def notebook_images(value: Any) -> None:
@@ -204,6 +207,8 @@ def notebook_images(value: Any) -> None:
             raise Invalid(f"{where}: 'build_args' must map names to strings, got {args!r}")
         if image.get("display_name") is not None and not isinstance(image["display_name"], str):
             raise Invalid(f"{where}: 'display_name' must be str or None")
+        if image.get("cuda") is not None:
+            within(f"{where}: 'cuda'", CUDA_VERSION, image["cuda"])
         seen.append(image["name"])
 
 
@@ -234,6 +239,11 @@ def gpu_count(value: Any) -> None:
 
 def memory_size(value: Any) -> None:
     matches(r"[1-9][0-9]*[KMGT]?", "a size like '8G' or '512M'")(value)
+
+
+def driver_branch(value: Any) -> None:
+    if value != AUTO:
+        matches(r"[0-9]{3}", "'auto', None or a driver branch like '580'")(value)
 
 
 def passwords(value: Any) -> None:
@@ -270,6 +280,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "notebook_images": notebook_images,
     "base_packages": list_of(matches(r"[a-z0-9][a-z0-9+.:=~-]*", "a Debian package name")),
     "hub_base_image": IMAGE_REF,
+    "jupyterhub_version": matches(r"[0-9]+\.[0-9]+\.[0-9]+", "a JupyterHub release like '5.4.2'"),
     "hub_port": number_in(1, 65535),
     "hub_admin_users": list_of(ACCOUNT_NAME),
     "hub_users": list_of(ACCOUNT_NAME),
@@ -279,11 +290,13 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "user_mem_limit": optional(memory_size),
     "user_cpu_limit": optional(number_in(0.1, None, int, float)),
     "idle_cull_timeout": optional(number_in(60)),
-    "nvidia_driver_branch": optional(matches(r"[0-9]{3}", "a driver branch like '570'")),
+    "nvidia_driver_branch": optional(driver_branch),
     "nvidia_driver_flavour": one_of(*FLAVOURS),
     "nvidia_allow_reboot": is_type(bool),
     "nvidia_container_toolkit_repo_url": url,
     "nvidia_container_toolkit_key_url": url,
+    "nvidia_container_toolkit_version": matches(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.~+]+)?",
+                                                "a toolkit package version like '1.20.0-1'"),
     "debian_mirror_url": url,
     "gpu_check_image": optional(IMAGE_NAME),
 }
@@ -344,10 +357,11 @@ def _gpu_problems(data: dict[str, Any]) -> list[str]:
     check = data["gpu_check_image"]
     if check is not None and check not in [image["name"] for image in data["notebook_images"]]:
         problems.append(f"setting 'gpu_check_image' {check!r} is not one of notebook_images")
-    if data["nvidia_driver_branch"] is not None:
-        problem = pairing_problem(data["notebook_root_image"], data["nvidia_driver_branch"])
-        if problem:
-            problems.append(f"settings refuse an impossible pairing: {problem}")
+    branch = data["nvidia_driver_branch"]
+    if branch not in (None, AUTO):  # the host's own driver, or "auto", is judged in the preflight
+        images = chain_cuda(SimpleNamespace(**data))
+        problems += [f"settings refuse an impossible pairing: {refusal}"
+                     for refusal in judge_driver(images, branch, "nvidia_driver_branch").refusals]
     return problems
 
 

@@ -1,17 +1,24 @@
-"""Refuse bad settings, unsupported hosts and impossible GPU setups before anything changes."""
+"""Refuse bad settings, unsupported hosts and impossible GPU setups before anything changes;
+say which driver branch the host will run, and which images run with reduced compatibility."""
 
-from pyinfra import host
+from pyinfra import host, logger
 
-from jhgpu.facts import NvidiaDriverPackage
-from jhgpu.nvidia import GpuStackError, host_problems
-from jhgpu.platform import release_of
+from jhgpu.nvidia import GpuStackError, gpu_plan_of
+from jhgpu.platform import docker_plan_of, release_of
 from jhgpu.settings import validate
 
 validate(host.name, host.data.dict())
 release = release_of(host)  # raises UnsupportedHost for anything but the supported releases
+docker_plan_of(host)  # raises where Docker from the other source is installed
 
-installed = host.get_fact(NvidiaDriverPackage) if host.data.gpu_enabled else None
-problems = host_problems(release, host.data, installed and installed["version"])
-if problems:
-    lines = "\n".join(f"  - {problem}" for problem in problems)
-    raise GpuStackError(f"impossible GPU setup for host '{host.name}':\n{lines}")
+if host.data.gpu_enabled:
+    try:
+        plan = gpu_plan_of(host, release)
+    except GpuStackError as error:
+        raise GpuStackError(f"impossible GPU setup for host '{host.name}':\n  - {error}") from None
+    if plan.branch:
+        host.log(f"NVIDIA driver: the {plan.branch.runs} branch ({plan.branch.version}) from {release}'s archive")
+    for note in plan.notes:
+        host.log(f"Note: {note}")
+    for warning in plan.warnings:
+        host.log(f"Warning: {warning}", logger.warning)

@@ -1,4 +1,6 @@
-"""Recorded facts of freshly installed hosts, one per supported release.
+"""Recorded facts of hosts, one fresh host per supported release plus the driver states the
+NVIDIA tests need. Where each value comes from is in tests/fixtures/README.md: package names and
+versions are what the archives list (2026-11), and values marked "constructed" there are not.
 
 The os-release fields are those the releases ship; the rest is what pyinfra's facts return on a
 minimal server install (no Docker, no Hub user, /home and /mnt present).
@@ -13,6 +15,80 @@ OS_RELEASES = {
     ("ubuntu", "22.04"): ("jammy", "Ubuntu 22.04.5 LTS"),
     ("ubuntu", "24.04"): ("noble", "Ubuntu 24.04.3 LTS"),
     ("debian", "12"): ("bookworm", "Debian GNU/Linux 12 (bookworm)"),
+    ("debian", "13"): ("trixie", "Debian GNU/Linux 13 (trixie)"),
+}
+
+# The kernel metapackage a fresh install has, at the version its archive lists.
+KERNELS = {
+    ("ubuntu", "20.04"): {"linux-generic": "5.4.0.216.208"},
+    ("ubuntu", "22.04"): {"linux-generic": "5.15.0.194.171"},
+    ("ubuntu", "24.04"): {"linux-generic": "6.8.0-139.139"},
+    ("debian", "12"): {"linux-image-amd64": "6.1.176-1"},
+    ("debian", "13"): {"linux-image-amd64": "6.12.117-1"},
+}
+
+
+def real(version: str) -> dict:
+    return {"version": version, "depends": []}
+
+
+def transitional(version: str, to: str) -> dict:
+    """A retired branch's package: its own version, depending on the newer branch's package."""
+    return {"version": version, "depends": [to]}
+
+
+def utils(branch: str) -> str:
+    return f"nvidia-utils-{branch}-server"
+
+
+def modules(branch: str, flavour: str = "generic") -> str:
+    return f"linux-modules-nvidia-{branch}-server-{flavour}"
+
+
+# What the AptCandidates fact returns on each release: the "-server" branches its archive offers
+# (a branch stands as its nvidia-utils package) and Canonical's signed module metapackages.
+ARCHIVES: dict[tuple[str, str], dict[str, dict]] = {
+    ("ubuntu", "20.04"): {
+        utils("470"): real("470.239.06-0ubuntu0.20.04.1"),
+        utils("535"): real("535.247.01-0ubuntu0.20.04.1"),
+        utils("550"): real("550.144.03-0ubuntu0.20.04.1"),
+        modules("535"): real("5.4.0-216.236"),
+        modules("550"): real("5.4.0-216.236"),
+    },
+    ("ubuntu", "22.04"): {
+        utils("450"): real("450.248.02-0ubuntu0.22.04.1"),
+        utils("535"): transitional("535.309.01-0ubuntu0.22.04.2", utils("580")),
+        utils("565"): transitional("565.57.01-0ubuntu0.22.04.5", utils("580")),
+        utils("570"): real("570.211.01-0ubuntu1.22.04.1"),
+        utils("580"): real("580.159.03-0ubuntu0.22.04.1"),
+        utils("595"): real("595.71.05-0ubuntu0.22.04.1"),
+        modules("570"): real("5.15.0-203.213"),
+        modules("580"): real("5.15.0-203.213"),
+        modules("595"): real("5.15.0-203.213"),
+    },
+    ("ubuntu", "24.04"): {
+        utils("470"): real("470.256.02-0ubuntu0.24.04.1"),
+        utils("535"): transitional("535.309.01-0ubuntu0.24.04.2", utils("580")),
+        utils("565"): transitional("565.57.01-0ubuntu0.24.04.4", utils("580")),
+        utils("570"): real("570.211.01-0ubuntu1.24.04.1"),
+        utils("575"): transitional("575.57.08-0ubuntu0.24.04.3", utils("580")),
+        utils("580"): real("580.173.02-0ubuntu0.24.04.1"),
+        utils("595"): real("595.71.05-0ubuntu0.24.04.1"),
+        modules("570"): real("6.8.0-149.149"),
+        modules("580"): real("6.8.0-149.149"),
+        modules("580", "generic-hwe-24.04"): real("7.0.0-28.28~24.04.1"),
+        modules("595"): real("6.8.0-149.149"),
+        modules("550", "generic-hwe-24.04"): transitional("6.17.0-22.22~24.04.1", modules("580", "generic-hwe-24.04")),
+    },
+    # A fresh Debian host has no non-free component yet: the deploy adds it.
+    ("debian", "12"): {},
+    ("debian", "13"): {},
+}
+
+# Debian's driver once non-free is enabled (nvidia-kernel-dkms's candidate).
+DEBIAN_NON_FREE = {
+    ("debian", "12"): {"nvidia-kernel-dkms": real("535.309.01-0+deb12u1")},
+    ("debian", "13"): {"nvidia-kernel-dkms": real("550.163.01-2")},
 }
 
 SYSTEM_DIR = {"user": "root", "group": "root", "mode": 755}
@@ -35,12 +111,11 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
     if (distro, version) != ("ubuntu", "20.04"):
         existing_dirs["/etc/apt/keyrings"] = SYSTEM_DIR  # shipped from Ubuntu 22.04 / Debian 12
     release = distribution(distro, version, codename, pretty)
+    kernel = {name: {kernel_version} for name, kernel_version in KERNELS[(distro, version)].items()}
     return {
         "server.LinuxDistribution": release,
         "server.LinuxName": release["name"],
-        "deb.DebPackages": {"ca-certificates": {"20240203"},
-                            **({"linux-generic": {"5.4.0.216.208"}} if distro == "ubuntu" else
-                               {"linux-image-amd64": {"6.1.158-1"}})},
+        "deb.DebPackages": {"ca-certificates": {"20240203"}, **kernel},
         "files.Directory": lambda path: existing_dirs.get(path),
         "files.File": lambda path: None,
         "files.Link": lambda path: None,
@@ -63,6 +138,7 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "jhgpu.facts.TreeDigest": lambda path: None,
         "jhgpu.facts.DockerContainer": lambda container: None,
         "jhgpu.facts.HubAccounts": lambda container, db_url: None,
+        "jhgpu.facts.AptCandidates": lambda pattern: dict(ARCHIVES[(distro, version)]),
         # A fresh server: GPUs in it, no driver yet. Facts are read once, so the last step's
         # view is the one a container would have once the driver runs.
         "jhgpu.facts.NvidiaDriverPackage": None,
@@ -70,3 +146,19 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "jhgpu.facts.GpuContainerView": lambda image: {"gpus": ["NVIDIA A100-SXM4-80GB"], "tensorflow": 1,
                                                        "error": None},
     }
+
+
+def with_archive(facts: dict[str, Any], extra: dict[str, dict]) -> dict[str, Any]:
+    """The host's apt candidates with `extra` added or replaced (a changed archive)."""
+    archive = {**facts["jhgpu.facts.AptCandidates"](pattern=""), **extra}
+    return {**facts, "jhgpu.facts.AptCandidates": lambda pattern: dict(archive)}
+
+
+def with_driver(facts: dict[str, Any], packages: list[str], installed: str, loaded: str | None,
+                library: str = "libnvidia-compute-580-server") -> dict[str, Any]:
+    """A host with these driver packages installed, userspace driver `installed` (from package
+    `library`), kernel module `loaded` (None: not loaded)."""
+    debs = {**facts["deb.DebPackages"], **{name: {f"{installed}-0ubuntu1"} for name in packages}}
+    return {**facts, "deb.DebPackages": debs,
+            "jhgpu.facts.NvidiaDriverPackage": {"package": library, "version": installed},
+            "jhgpu.facts.NvidiaKernelModule": loaded}

@@ -1,28 +1,33 @@
 """The NVIDIA stack with recorded facts: facts in, commands out.
 
 There is no GPU and no Ubuntu archive here, so each supported release is described by its facts
-(tests/recorded_hosts.py plus the driver states below) and the real deploy.py is run through
-pyinfra's @fake connector. The nvidia-smi and dpkg samples in tests/fixtures/nvidia are in
-NVIDIA's documented formats, not captures (see the README there).
+(tests/recorded_hosts.py: what each archive offers today, with sources in tests/fixtures/README.md)
+and the real deploy.py is run through pyinfra's @fake connector.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
-from jhgpu.facts import NvidiaDriverPackage, NvidiaGpus, NvidiaKernelModule
-from jhgpu.nvidia import GpuStackError, cuda_version_of, daemon_json_with_nvidia_runtime
+from jhgpu.facts import AptCandidates, NvidiaDriverPackage, NvidiaGpus, NvidiaKernelModule
+from jhgpu.nvidia import GpuStackError, daemon_json_with_nvidia_runtime
+from jhgpu.settings import SettingsError
 from recorded import run_deploy
-from recorded_hosts import OS_RELEASES, fresh_host
+from recorded_hosts import (ARCHIVES, DEBIAN_NON_FREE, OS_RELEASES, fresh_host, modules, real, transitional,
+                            utils, with_archive, with_driver)
 
 SAMPLES = Path(__file__).parent / "fixtures" / "nvidia"
 APT_INSTALL = "apt-get -y -o Dpkg::Options::=\"--force-confdef\" -o Dpkg::Options::=\"--force-confold\" install"
 UBUNTU = [version for distro, version in OS_RELEASES if distro == "ubuntu"]
-# What Debian 12 can run: its only branch, and a CUDA image old enough for it.
-DEBIAN_GPU = {"nvidia_driver_branch": "535", "notebook_root_image": "nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04"}
+# The branch "auto" installs on a fresh host: the newest real branch each archive offers.
+AUTO_BRANCH = {("ubuntu", "20.04"): "550", ("ubuntu", "22.04"): "595", ("ubuntu", "24.04"): "595",
+               ("debian", "12"): "535", ("debian", "13"): "550"}
+PYTORCH_CUDA13 = {"name": "pytorch-cuda13", "context": "images/pytorch-notebook/cuda13", "parent": "scipy-notebook",
+                  "display_name": "PyTorch (CUDA 13)"}
 
 
 def sample(name: str) -> list[str]:
@@ -33,62 +38,114 @@ def installs(commands: list[str]) -> list[list[str]]:
     return [c.split(APT_INSTALL, 1)[1].split() for c in commands if APT_INSTALL in c]
 
 
-def with_driver(facts: dict, packages: list[str], installed: str, loaded: str | None) -> dict:
-    """A host with these driver packages installed, userspace driver `installed`, module `loaded`."""
-    debs = {**facts["deb.DebPackages"], **{name: {f"{installed}-1"} for name in packages}}
-    return {**facts, "deb.DebPackages": debs,
-            "jhgpu.facts.NvidiaDriverPackage": {"package": "libnvidia-compute", "version": installed},
-            "jhgpu.facts.NvidiaKernelModule": loaded}
+def driver_packages(commands: list[str]) -> list[str]:
+    """The driver install: the second apt-get install, after the base packages."""
+    return installs(commands)[1]
+
+
+def installs_a_driver(commands: list[str]) -> bool:
+    return any(name.startswith(("nvidia-utils-", "nvidia-headless", "nvidia-driver", "nvidia-kernel-dkms"))
+               for packages in installs(commands) for name in packages)
 
 
 def stops_for_reboot(commands: list[str]) -> str | None:
     return next((c for c in commands if "this host must reboot" in c), None)
 
 
-UBUNTU_HEADLESS = ["nvidia-headless-no-dkms-570-server", "nvidia-utils-570-server",
-                   "linux-modules-nvidia-570-server-generic"]
+def said(caplog, level=logging.INFO) -> str:
+    return "\n".join(r.getMessage() for r in caplog.records if r.levelno == level)
 
 
-# --- the driver, per release -------------------------------------------------------------------
+def converged(distro: str, version: str, archive_extra: dict | None = None, **settings) -> dict:
+    """A host whose driver packages (those a fresh deploy installs) are in place and loaded."""
+    facts = with_archive(fresh_host(distro, version), archive_extra or {})
+    packages = driver_packages(run_deploy(facts, **settings))
+    branch = AUTO_BRANCH[(distro, version)]
+    return with_driver(facts, packages, f"{branch}.100.01", f"{branch}.100.01")
+
+
+# --- the branch each release's archive offers ------------------------------------------------------
+
+
+@pytest.mark.parametrize("distro, version", list(OS_RELEASES))
+def test_auto_installs_the_newest_branch_the_archive_really_offers(distro, version):
+    branch = AUTO_BRANCH[(distro, version)]
+    if distro == "ubuntu":
+        offered = ARCHIVES[(distro, version)][utils(branch)]
+        assert offered["depends"] == []  # a real branch, not a transitional one
+    packages = driver_packages(run_deploy(fresh_host(distro, version)))
+    wanted = f"nvidia-utils-{branch}-server" if distro == "ubuntu" else "nvidia-kernel-dkms"
+    assert wanted in packages
 
 
 @pytest.mark.parametrize("version", UBUNTU)
-def test_ubuntu_gets_the_server_branch_with_signed_modules_then_asks_for_a_reboot(version):
+def test_ubuntu_gets_signed_modules_then_asks_for_a_reboot(version):
+    branch = AUTO_BRANCH[("ubuntu", version)]
     commands = run_deploy(fresh_host("ubuntu", version))
-    assert UBUNTU_HEADLESS in installs(commands)
+    assert driver_packages(commands) == [f"nvidia-headless-no-dkms-{branch}-server", f"nvidia-utils-{branch}-server",
+                                         f"linux-modules-nvidia-{branch}-server-generic"]
     stop = stops_for_reboot(commands)
-    assert stop and "the NVIDIA 570 driver is being installed" in stop and "nvidia_allow_reboot" in stop
+    assert stop and f"the NVIDIA {branch} driver is being installed" in stop and "nvidia_allow_reboot" in stop
     assert stop.endswith("exit 1")
     # Nothing after the stop runs on a real host; the driver comes before Docker and the Hub.
     assert commands.index(stop) < next(i for i, c in enumerate(commands) if "docker.io" in c)
 
 
-def test_ubuntu_hwe_kernels_get_their_own_signed_modules():
-    facts = fresh_host("ubuntu", "20.04")
-    facts["deb.DebPackages"] = {**facts["deb.DebPackages"], "linux-generic-hwe-20.04": {"5.15.0.139.151"}}
-    assert "linux-modules-nvidia-570-server-generic-hwe-20.04" in installs(run_deploy(facts))[1]
+def test_hwe_kernels_get_their_own_signed_modules_where_the_archive_has_them():
+    facts = fresh_host("ubuntu", "24.04")
+    facts["deb.DebPackages"] = {"ca-certificates": {"20240203"}, "linux-generic-hwe-24.04": {"7.0.0-28.28~24.04.1"}}
+    packages = driver_packages(run_deploy(facts, nvidia_driver_branch="580"))
+    assert packages[-1] == "linux-modules-nvidia-580-server-generic-hwe-24.04"
+    # 595 has no HWE module package in this archive: DKMS builds the module instead.
+    assert driver_packages(run_deploy(facts)) == ["nvidia-headless-595-server", "nvidia-utils-595-server"]
 
 
 def test_kernels_without_signed_modules_fall_back_to_dkms():
     facts = fresh_host("ubuntu", "22.04")
     facts["deb.DebPackages"] = {"ca-certificates": {"20240203"}, "linux-image-6.8.0-custom": {"1"}}
-    assert installs(run_deploy(facts))[1] == ["nvidia-headless-570-server", "nvidia-utils-570-server"]
+    assert driver_packages(run_deploy(facts)) == ["nvidia-headless-595-server", "nvidia-utils-595-server"]
 
 
-def test_the_full_server_flavour_and_another_branch():
-    packages = installs(run_deploy(fresh_host("ubuntu", "24.04"), nvidia_driver_flavour="server",
-                                   nvidia_driver_branch="580"))[1]
+def test_the_full_server_flavour_and_a_chosen_branch():
+    packages = driver_packages(run_deploy(fresh_host("ubuntu", "24.04"), nvidia_driver_flavour="server",
+                                          nvidia_driver_branch="580"))
     assert packages == ["nvidia-driver-580-server", "linux-modules-nvidia-580-server-generic"]
 
 
-def test_debian_12_gets_its_non_free_driver():
-    commands = run_deploy(fresh_host("debian", "12"), **DEBIAN_GPU)
+def test_a_branch_the_archive_lacks_is_refused_naming_what_it_offers():
+    with pytest.raises(GpuStackError) as error:
+        run_deploy(fresh_host("ubuntu", "20.04"), nvidia_driver_branch="570")
+    message = str(error.value)
+    assert "impossible GPU setup for host '@fake/recorded'" in message
+    assert "nvidia_driver_branch is '570', but Ubuntu 20.04 (focal)'s archive offers driver branch(es) " \
+           "470, 535, 550" in message
+
+
+@pytest.mark.parametrize("version", ["12", "13"])
+def test_debian_gets_its_non_free_driver_with_the_kernels_headers(version):
+    codename = {"12": "bookworm", "13": "trixie"}[version]
+    commands = run_deploy(fresh_host("debian", version))
     sources = [c for c in commands if "debian-nvidia-driver.list" in c]
-    assert any("deb http://deb.debian.org/debian bookworm contrib non-free non-free-firmware" in c for c in sources)
-    assert any("bookworm-updates contrib non-free non-free-firmware" in c for c in sources)
-    assert installs(commands)[1] == ["firmware-nvidia-gsp", "linux-headers-amd64", "nvidia-kernel-dkms",
-                                     "nvidia-smi", "libcuda1", "libnvidia-ml1"]
+    assert any(f"deb http://deb.debian.org/debian {codename} contrib non-free non-free-firmware" in c for c in sources)
+    assert any(f"{codename}-updates contrib non-free non-free-firmware" in c for c in sources)
+    assert driver_packages(commands) == ["firmware-nvidia-gsp", "linux-headers-amd64", "nvidia-kernel-dkms",
+                                         "nvidia-smi", "libcuda1", "libnvidia-ml1"]
     assert stops_for_reboot(commands)
+
+
+def test_debian_cloud_kernels_get_their_own_headers():
+    facts = fresh_host("debian", "12")
+    facts["deb.DebPackages"] = {"ca-certificates": {"20240203"}, "linux-image-cloud-amd64": {"6.1.176-1"}}
+    assert "linux-headers-cloud-amd64" in driver_packages(run_deploy(facts))
+
+
+@pytest.mark.parametrize("distro, version", [("debian", "12"), ("debian", "13")])
+def test_debian_reads_its_branch_from_the_archive_once_non_free_is_enabled(distro, version):
+    facts = with_archive(fresh_host(distro, version), DEBIAN_NON_FREE[(distro, version)])
+    assert "nvidia-kernel-dkms" in driver_packages(run_deploy(facts))
+    with pytest.raises(GpuStackError, match=f"Debian {version} .*'s archive offers driver branch\\(es\\) "
+                                            f"{AUTO_BRANCH[(distro, version)]}"):
+        run_deploy(facts, nvidia_driver_branch="580")
 
 
 def test_allowed_reboots_reboot_and_go_on():
@@ -100,33 +157,82 @@ def test_allowed_reboots_reboot_and_go_on():
     assert not stops_for_reboot(commands)
 
 
+# --- driver states: judged by what is installed and loaded, not by package names ------------------
+
+
+@pytest.mark.parametrize("distro, version", list(OS_RELEASES))
+def test_a_host_running_its_driver_is_left_alone(distro, version):
+    commands = run_deploy(converged(distro, version))
+    assert not stops_for_reboot(commands)
+    assert not installs_a_driver(commands)
+
+
 @pytest.mark.parametrize("distro, version", list(OS_RELEASES))
 def test_a_driver_library_mismatch_needs_a_reboot_and_no_install(distro, version):
-    settings = DEBIAN_GPU if distro == "debian" else {}
-    branch = settings.get("nvidia_driver_branch", "570")
-    packages = installs(run_deploy(fresh_host(distro, version), **settings))[1]
-    facts = with_driver(fresh_host(distro, version), packages, f"{branch}.133.20", f"{branch}.86.15")
-    commands = run_deploy(facts, **settings)
-    assert not any(set(packages) & set(installed) for installed in installs(commands))
+    facts = converged(distro, version)
+    facts["jhgpu.facts.NvidiaKernelModule"] = "500.10.01"
+    commands = run_deploy(facts)
+    assert not installs_a_driver(commands)
     stop = stops_for_reboot(commands)
-    assert f"Driver/library version mismatch: the loaded kernel module is {branch}.86.15" in stop
-
-
-@pytest.mark.parametrize("distro, version", list(OS_RELEASES))
-def test_a_host_running_the_wanted_driver_is_left_alone(distro, version):
-    settings = DEBIAN_GPU if distro == "debian" else {}
-    branch = settings.get("nvidia_driver_branch", "570")
-    packages = installs(run_deploy(fresh_host(distro, version), **settings))[1]
-    commands = run_deploy(with_driver(fresh_host(distro, version), packages, f"{branch}.133.20",
-                                      f"{branch}.133.20"), **settings)
-    assert not stops_for_reboot(commands)
-    assert not any(set(packages) & set(installed) for installed in installs(commands))
+    assert "Driver/library version mismatch: the loaded kernel module is 500.10.01" in stop
 
 
 def test_an_unloaded_module_after_install_needs_a_reboot():
-    packages = installs(run_deploy(fresh_host("ubuntu", "22.04")))[1]
-    commands = run_deploy(with_driver(fresh_host("ubuntu", "22.04"), packages, "570.133.20", None))
-    assert "its kernel module is not loaded" in stops_for_reboot(commands)
+    facts = converged("ubuntu", "22.04")
+    facts["jhgpu.facts.NvidiaKernelModule"] = None
+    assert "its kernel module is not loaded" in stops_for_reboot(run_deploy(facts))
+
+
+# 570-server as Ubuntu's newer releases already package it, and as 22.04 and 24.04 will once 570
+# follows 535: a transitional package, at its own version, that installs 580 (constructed from
+# https://packages.ubuntu.com/resolute/libnvidia-cfg1-570-server).
+TRANSITION_570 = {utils("570"): transitional("570.211.01-0ubuntu2", utils("580")),
+                  modules("570"): transitional("6.8.0-150.150", modules("580"))}
+
+
+@pytest.mark.parametrize("setting", ["auto", "570"])
+def test_570_becoming_580_converges_with_no_reboot_loop(setting, caplog):
+    facts = with_archive(fresh_host("ubuntu", "24.04"), TRANSITION_570)
+    # The host installed 570 before the transition; the archive's upgrade brought 580 with it.
+    installed_570 = ["nvidia-headless-no-dkms-570-server", utils("570"), modules("570")]
+    installed_580 = ["nvidia-headless-no-dkms-580-server", utils("580"), modules("580")]
+    host = with_driver(facts, installed_570 + installed_580, "580.173.02", "580.173.02")
+    caplog.set_level(logging.INFO)
+    commands = run_deploy(host, nvidia_driver_branch=setting)
+    assert not stops_for_reboot(commands)
+    assert not installs_a_driver(commands)
+    if setting == "570":
+        assert "nvidia-utils-570-server is a transitional package: this host runs the 580 branch" in said(caplog)
+    assert "NVIDIA driver: the 580 branch (580.173.02-0ubuntu0.24.04.1)" in said(caplog)
+
+
+def test_a_retired_branch_installed_moves_to_its_successor_once():
+    """24.04 with 535-server installed and loaded: 535 is transitional now, so the deploy
+    installs 580, asks for one reboot, and is done after it."""
+    facts = fresh_host("ubuntu", "24.04")
+    installed_535 = ["nvidia-headless-no-dkms-535-server", utils("535"), modules("535")]
+    host = with_driver(facts, installed_535, "535.274.02", "535.274.02", library="libnvidia-compute-535-server")
+    commands = run_deploy(host)
+    assert driver_packages(commands) == ["nvidia-headless-no-dkms-580-server", utils("580"), modules("580")]
+    assert "the NVIDIA 580 driver is being installed" in stops_for_reboot(commands)
+    rebooted = with_driver(host, driver_packages(commands), "580.173.02", "580.173.02")
+    commands = run_deploy(rebooted)
+    assert not stops_for_reboot(commands) and not installs_a_driver(commands)
+
+
+def test_a_branch_too_old_for_the_images_is_replaced_on_20_04():
+    host = with_driver(fresh_host("ubuntu", "20.04"), ["nvidia-headless-no-dkms-470-server", utils("470")],
+                       "470.239.06", "470.239.06", library="libnvidia-compute-470-server")
+    assert utils("550") in driver_packages(run_deploy(host))
+
+
+def test_auto_leaves_a_driver_of_another_kind_alone(caplog):
+    host = with_driver(fresh_host("ubuntu", "22.04"), ["nvidia-driver-580"], "580.95.05", "580.95.05",
+                       library="libnvidia-compute-580")
+    caplog.set_level(logging.INFO)
+    commands = run_deploy(host)
+    assert not installs_a_driver(commands) and not stops_for_reboot(commands)
+    assert "not Ubuntu's -server packages: nvidia_driver_branch = 'auto' leaves it alone" in said(caplog)
 
 
 def test_cpu_only_hosts_get_no_nvidia_step():
@@ -135,29 +241,54 @@ def test_cpu_only_hosts_get_no_nvidia_step():
         assert not any(marker in c for c in commands), marker
 
 
-# --- preflight: impossible pairings are refused before anything changes ------------------------
+# --- preflight: NVIDIA's compatibility rules, per image, before anything changes ---------------------
 
 
-def test_a_branch_too_old_for_the_cuda_image_is_refused_with_both_numbers():
-    from jhgpu.settings import SettingsError
+@pytest.mark.parametrize("distro, version", [("debian", "12"), ("ubuntu", "20.04")])
+def test_an_older_branch_runs_the_default_images_with_a_warning(distro, version, caplog):
+    commands = run_deploy(fresh_host(distro, version))
+    assert installs(commands)
+    warnings = said(caplog, logging.WARNING)
+    branch = AUTO_BRANCH[(distro, version)]
+    assert (f"nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 (CUDA 12.8.1, its tag) was released with NVIDIA driver "
+            f">= 570.124.06; the {branch} branch in the archive is {branch}") in warnings
+    assert "above the CUDA 12.x floor 525.60.13, so it runs through minor version compatibility" in warnings
+    assert "tensorflow-notebook (CUDA 12.9, declared in notebook_images)" in warnings
 
+
+def test_debian_12s_535_driver_installed_passes_with_a_warning(caplog):
+    host = with_driver(with_archive(fresh_host("debian", "12"), DEBIAN_NON_FREE[("debian", "12")]),
+                       ["firmware-nvidia-gsp", "linux-headers-amd64", "nvidia-kernel-dkms", "nvidia-smi", "libcuda1",
+                        "libnvidia-ml1"], "535.309.01", "535.309.01", library="libcuda1")
+    commands = run_deploy(host)
+    assert not stops_for_reboot(commands)
+    assert "the installed driver is 535.309.01" in said(caplog, logging.WARNING)
+
+
+def test_a_cuda_13_image_on_570_is_refused_in_the_settings():
+    images = [*run_defaults("notebook_images"), PYTORCH_CUDA13]
     with pytest.raises(SettingsError) as error:
-        run_deploy(fresh_host("ubuntu", "20.04"), nvidia_driver_branch="535")
-    message = str(error.value)
-    assert "host '@fake/recorded'" in message
-    assert "CUDA 12.8.1, which needs NVIDIA driver >= 570.124.06" in message
-    assert "nvidia_driver_branch is '535'" in message
+        run_deploy(fresh_host("ubuntu", "24.04"), nvidia_driver_branch="570", notebook_images=images)
+    assert ("pytorch-cuda13 (CUDA 13, its build context images/pytorch-notebook/cuda13) needs NVIDIA driver >= 580 "
+            "(CUDA 13.x minor version compatibility); nvidia_driver_branch is 570") in str(error.value)
 
 
-def test_an_installed_driver_too_old_for_the_image_is_refused():
-    facts = with_driver(fresh_host("ubuntu", "20.04"), [], "570.86.15", "570.86.15")
-    with pytest.raises(GpuStackError, match="needs NVIDIA driver >= 570.124.06; the host runs driver 570.86.15"):
-        run_deploy(facts)
+def test_a_cuda_13_image_on_an_installed_570_driver_is_refused():
+    images = [*run_defaults("notebook_images"), PYTORCH_CUDA13]
+    host = with_driver(fresh_host("ubuntu", "24.04"), [], "570.211.01", "570.211.01",
+                       library="libnvidia-compute-570-server")
+    with pytest.raises(GpuStackError, match="needs NVIDIA driver >= 580 .*; the host's driver is 570.211.01"):
+        run_deploy(host, nvidia_driver_branch=None, notebook_images=images)
 
 
-def test_debian_12_refuses_branches_it_does_not_have():
-    with pytest.raises(GpuStackError, match="Debian 12's non-free archive has only the 535 branch"):
-        run_deploy(fresh_host("debian", "12"))
+def test_auto_refuses_when_no_offered_branch_runs_a_cuda_13_image():
+    images = [*run_defaults("notebook_images"), PYTORCH_CUDA13]
+    with pytest.raises(GpuStackError) as error:
+        run_deploy(fresh_host("ubuntu", "20.04"), notebook_images=images)
+    assert "no driver branch can run the notebook images" in str(error.value)
+    assert "pytorch-cuda13 (CUDA 13, its build context images/pytorch-notebook/cuda13)" in str(error.value)
+    # 24.04's archive offers 580 and 595, which run it.
+    assert utils("595") in driver_packages(run_deploy(fresh_host("ubuntu", "24.04"), notebook_images=images))
 
 
 def test_a_driver_left_to_the_admin_must_be_there():
@@ -168,15 +299,10 @@ def test_a_driver_left_to_the_admin_must_be_there():
     assert not stops_for_reboot(commands) and not any("nvidia-headless" in c for c in commands)
 
 
-@pytest.mark.parametrize("image, cuda", [
-    ("nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", "12.8.1"),
-    ("nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04", "12.4.1"),
-    ("nvidia/cuda:12.2-runtime", "12.2.0"),
-    ("ubuntu:24.04", None),
-    ("example.org/nvidia/cudax:1.0", None),
-])
-def test_cuda_versions_are_read_from_nvidia_cuda_tags(image, cuda):
-    assert cuda_version_of(image) == cuda
+def run_defaults(name: str):
+    from recorded import default_settings
+
+    return default_settings()[name]
 
 
 # --- the container toolkit and Docker's runtime --------------------------------------------------
@@ -184,7 +310,7 @@ def test_cuda_versions_are_read_from_nvidia_cuda_tags(image, cuda):
 
 @pytest.mark.parametrize("distro, version", list(OS_RELEASES))
 def test_the_toolkit_comes_from_nvidias_signed_repository(distro, version):
-    commands = run_deploy(fresh_host(distro, version), **(DEBIAN_GPU if distro == "debian" else {}))
+    commands = run_deploy(fresh_host(distro, version))
     key = next(i for i, c in enumerate(commands) if "https://nvidia.github.io/libnvidia-container/gpgkey" in c)
     repo = next(i for i, c in enumerate(commands) if "sources.list.d/nvidia-container-toolkit.list" in c)
     install = next(i for i, c in enumerate(commands) if APT_INSTALL in c and "nvidia-container-toolkit" in c)
@@ -192,6 +318,21 @@ def test_the_toolkit_comes_from_nvidias_signed_repository(distro, version):
     assert ("deb [signed-by=/etc/apt/keyrings/nvidia-container-toolkit.asc] "
             "https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /") in commands[repo]
     assert not any("nvidia-docker2" in c for c in commands)
+    # NVIDIA's four packages, pinned together at nvidia_container_toolkit_version.
+    assert installs(commands[install:])[0] == ["--allow-downgrades", "nvidia-container-toolkit=1.20.0-1",
+                                               "nvidia-container-toolkit-base=1.20.0-1",
+                                               "libnvidia-container-tools=1.20.0-1", "libnvidia-container1=1.20.0-1"]
+
+
+def test_an_installed_toolkit_at_the_pinned_version_is_left_alone_and_another_is_moved():
+    facts = fresh_host("ubuntu", "24.04")
+    toolkit = {name: {"1.20.0-1"} for name in ("nvidia-container-toolkit", "nvidia-container-toolkit-base",
+                                                 "libnvidia-container-tools", "libnvidia-container1")}
+    facts["deb.DebPackages"] = {**facts["deb.DebPackages"], **toolkit}
+    assert not any("nvidia-container-toolkit=" in c for c in run_deploy(facts))
+    facts["deb.DebPackages"]["nvidia-container-toolkit"] = {"1.18.0-1"}
+    moved = [c for c in run_deploy(facts) if "nvidia-container-toolkit=" in c]
+    assert moved and "nvidia-container-toolkit=1.20.0-1" in moved[0] and "libnvidia-container1=" not in moved[0]
 
 
 def test_a_mirror_serves_the_toolkit():
@@ -251,18 +392,25 @@ def test_a_host_whose_containers_see_no_gpu_fails_the_last_step():
 def test_gpus_fact_reads_nvidia_smi():
     gpus = NvidiaGpus().process(sample("nvidia-smi-2x-a100.csv"))
     assert [gpu["index"] for gpu in gpus] == [0, 1]
-    assert gpus[0] == {"index": 0, "name": "NVIDIA A100-SXM4-80GB", "uuid": "GPU-5f4b5c4e-6f1d-2a8e-9d6b-0c3e7a1f2b44",
-                       "memory_mib": 81920, "driver_version": "570.133.20"}
-    assert NvidiaGpus().process(sample("nvidia-smi-rtx-4090.csv"))[0]["name"] == "NVIDIA GeForce RTX 4090"
+    assert gpus[0]["name"] == "NVIDIA A100-SXM4-80GB" and gpus[0]["memory_mib"] == 81920
+    assert gpus[0]["uuid"].startswith("GPU-") and gpus[0]["driver_version"] == "580.95.05"
     # A driver/library mismatch makes nvidia-smi fail: the fact says it cannot see GPUs.
     assert NvidiaGpus().process(["Failed to initialize NVML: Driver/library version mismatch", "FAILED"]) is None
     assert NvidiaGpus().process([]) is None  # no nvidia-smi
 
 
 def test_driver_package_and_module_facts():
-    assert NvidiaDriverPackage().process(sample("dpkg-query-ubuntu-570.txt")) == {
-        "package": "libnvidia-compute-570-server", "version": "570.133.20"}
-    assert NvidiaDriverPackage().process(sample("dpkg-query-debian-535.txt"))["version"] == "535.247.01"
+    # The real library, not a transitional package's own (lower) version.
+    assert NvidiaDriverPackage().process(sample("dpkg-query-ubuntu-transitional.txt")) == {
+        "package": "libnvidia-compute-580-server", "version": "580.173.02"}
+    assert NvidiaDriverPackage().process(sample("dpkg-query-debian-535.txt"))["version"] == "535.309.01"
     assert NvidiaDriverPackage().process([]) is None
-    assert NvidiaKernelModule().process(["570.133.20"]) == "570.133.20"
+    assert NvidiaKernelModule().process(sample("sys-module-nvidia-version.txt")) == "535.146.02"
     assert NvidiaKernelModule().process([]) is None
+
+
+def test_apt_candidates_fact_reads_apt_cache_show():
+    found = AptCandidates().process(sample("apt-cache-show-noble.txt"))
+    assert found[utils("565")] == {"version": "565.57.01-0ubuntu0.24.04.4", "depends": [utils("580")]}
+    assert found[utils("580")]["version"] == "580.173.02-0ubuntu0.24.04.1"
+    assert "libnvidia-compute-580-server" in found[utils("580")]["depends"]

@@ -48,16 +48,40 @@ def test_unsupported_host_gets_no_command():
 
 
 @pytest.mark.parametrize("version", ["20.04", "22.04", "24.04"])
-def test_ubuntu_distro_docker_brings_compose_v2(version):
+def test_ubuntu_distro_docker_brings_compose_v2_and_buildx(version):
+    # Ubuntu's docker.io only Suggests both; its client refuses DOCKER_BUILDKIT=1 without buildx.
     commands = run_deploy(fresh_host("ubuntu", version), docker_source="distro", gpu_enabled=False)
-    assert installs(commands) == [["curl", "git", "gnupg"], ["docker.io", "docker-compose-v2"]]
+    assert installs(commands) == [["curl", "git", "gnupg"], ["docker.io", "docker-compose-v2", "docker-buildx"]]
     assert "systemctl enable docker.service" in commands
     assert not any("download.docker.com" in command for command in commands)
 
 
-def test_debian_distro_docker_brings_compose_v1():
+def test_debian_12_distro_docker_brings_compose_v1():
     commands = run_deploy(fresh_host("debian", "12"), docker_source="distro", gpu_enabled=False)
     assert installs(commands)[-1] == ["docker.io", "docker-compose"]
+
+
+def test_debian_13_distro_docker_brings_its_client_buildx_and_compose_v2():
+    commands = run_deploy(fresh_host("debian", "13"), docker_source="distro", gpu_enabled=False)
+    assert installs(commands)[-1] == ["docker.io", "docker-cli", "docker-buildx", "docker-compose"]
+
+
+def test_dockers_own_plugins_are_not_installed_over():
+    facts = fresh_host("ubuntu", "22.04")
+    facts["deb.DebPackages"] = {**facts["deb.DebPackages"], "docker-compose-plugin": {"2.40.0-1"}}
+    commands = run_deploy(facts, gpu_enabled=False)
+    assert installs(commands)[-1] == ["docker.io", "docker-buildx"]
+
+
+@pytest.mark.parametrize("source, installed, other", [("distro", "docker-ce", "docker-ce"),
+                                                      ("docker-ce", "docker.io", "distro")])
+def test_docker_from_the_other_source_is_refused_before_any_change(source, installed, other):
+    facts = fresh_host("ubuntu", "24.04")
+    facts["deb.DebPackages"] = {**facts["deb.DebPackages"], installed: {"1"}}
+    with pytest.raises(UnsupportedHost) as error:
+        run_deploy(facts, docker_source=source, gpu_enabled=False)
+    assert f"docker_source is {source!r}, but this host has {installed}" in str(error.value)
+    assert f"Set docker_source = {other!r}" in str(error.value)
 
 
 @pytest.mark.parametrize("distro, version", list(OS_RELEASES))
@@ -118,6 +142,7 @@ def test_default_chain_fetches_the_pinned_upstream_commit_and_builds_on_cuda():
     ("ubuntu", "24.04", "distro", "docker compose"),
     ("debian", "12", "distro", "docker-compose"),
     ("debian", "12", "docker-ce", "docker compose"),
+    ("debian", "13", "distro", "docker compose"),
     ("ubuntu", "20.04", "docker-ce", "docker compose"),
 ])
 def test_the_deploy_knows_the_compose_command_it_installs(distro, version, source, command):

@@ -209,6 +209,26 @@ def test_limits_and_culling_can_be_switched_off():
     check(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None, user_gpus=2)
 
 
-def test_a_cuda_version_missing_from_the_driver_table_is_refused():
-    message = refused(notebook_root_image="nvidia/cuda:12.7.0-runtime-ubuntu24.04")
-    assert "CUDA 12.7.0 is not in jhgpu/nvidia.py's table of minimum drivers" in message
+def test_a_cuda_major_version_without_a_known_floor_is_refused():
+    message = refused(notebook_root_image="nvidia/cuda:14.0.0-runtime-ubuntu26.04", nvidia_driver_branch="595")
+    assert "CUDA 14.x is not in jhgpu/cuda.py's MINOR_VERSION_FLOOR" in message
+    check(notebook_root_image="nvidia/cuda:12.7.0-runtime-ubuntu24.04", nvidia_driver_branch="580")
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"nvidia_driver_branch": "latest"}, "must be 'auto', None or a driver branch like '580'"),
+    ({"nvidia_driver_branch": 580}, "must be str, got int 580"),
+    ({"nvidia_container_toolkit_version": "latest"}, "must be a toolkit package version like '1.20.0-1'"),
+    ({"jupyterhub_version": "5"}, "must be a JupyterHub release like '5.4.2'"),
+    ({"notebook_images": [{**FOUNDATION, "cuda": "twelve"}]}, "'cuda' must be a CUDA version like '12.8' or '13'"),
+])
+def test_bad_nvidia_and_version_settings_are_refused(overrides, expected):
+    assert expected in refused(**overrides)
+
+
+def test_an_explicit_branch_below_a_cuda_13_image_is_refused_in_the_settings():
+    images = [FOUNDATION, {"name": "pytorch", "context": "images/pytorch-notebook/cuda13",
+                           "parent": "docker-stacks-foundation", "display_name": "PyTorch"}]
+    message = refused(nvidia_driver_branch="570", notebook_images=images)
+    assert "pytorch (CUDA 13, its build context images/pytorch-notebook/cuda13) needs NVIDIA driver >= 580" in message
+    check(nvidia_driver_branch="580", notebook_images=images, gpu_check_image="pytorch")

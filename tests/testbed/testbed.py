@@ -1,4 +1,6 @@
-"""The test bed: disposable Debian 12 hosts (systemd, sshd, their own Docker) reached over SSH.
+"""The test bed: disposable Debian hosts (systemd, sshd, their own Docker) reached over SSH.
+
+Debian 12 (bookworm) by default; Debian 13 (trixie) where a test asks for it (`suite=`).
 
 Used by the end-to-end tests and by `./dev sandbox`. Nothing here can be pulled from a registry,
 so the base image is made with debootstrap and imported. Slow things are cached:
@@ -25,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "fixtures"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jupyterhub-gpu-testbed"
 DEBIAN_MIRROR = os.environ.get("TESTBED_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-SUITE = "bookworm"
+SUITE = "bookworm"  # the default test-bed host: Debian 12
+SUITES = ("bookworm", "trixie")  # Debian 12 and 13: both are reachable from the test bed
 LABEL = "jupyterhub-gpu-testbed"
 
 
@@ -57,16 +60,16 @@ def _digest(*parts: str | bytes) -> str:
     return sha.hexdigest()[:12]
 
 
-def base_image() -> str:
-    """A minimal Debian 12 root filesystem, imported as an image (about 25 s the first time)."""
-    ref = f"{LABEL}-base:{SUITE}-{_digest(SUITE, 'minbase')}"
+def base_image(suite: str = SUITE) -> str:
+    """A minimal Debian root filesystem, imported as an image (about 25 s the first time)."""
+    ref = f"{LABEL}-base:{suite}-{_digest(suite, 'minbase')}"
     if image_exists(ref):
         return ref
     if not shutil.which("debootstrap"):
         raise RuntimeError("debootstrap is missing: apt-get install -y debootstrap")
     with tempfile.TemporaryDirectory(prefix="testbed-rootfs-") as rootfs:
         subprocess.run(
-            ["debootstrap", "--variant=minbase", SUITE, rootfs, DEBIAN_MIRROR],
+            ["debootstrap", "--variant=minbase", suite, rootfs, DEBIAN_MIRROR],
             check=True, stdout=subprocess.DEVNULL,
         )
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
@@ -76,9 +79,9 @@ def base_image() -> str:
     return ref
 
 
-def host_image() -> str:
+def host_image(suite: str = SUITE) -> str:
     """The base plus systemd, sshd and sudo: what a freshly installed server looks like."""
-    base = base_image()
+    base = base_image(suite)
     dockerfile = HERE / "host.Dockerfile"
     ref = f"{LABEL}-host:{_digest(base, dockerfile.read_bytes())}"
     if not image_exists(ref):
@@ -165,10 +168,10 @@ class Host:
 HUB_PORT = 8000  # hub_port's default: published by every host, so a browser here reaches the Hub
 
 
-def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,)) -> Host:
-    """Start a fresh host from the cached image and wait until it is reachable over SSH.
-    The host's ports in `publish` are reachable on 127.0.0.1 too (see Host.url)."""
-    image = host_image()
+def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,), suite: str = SUITE) -> Host:
+    """Start a fresh host (Debian `suite`) from the cached image and wait until it is reachable
+    over SSH. The host's ports in `publish` are reachable on 127.0.0.1 too (see Host.url)."""
+    image = host_image(suite)
     key = ssh_key()
     host = Host(name=name or f"{LABEL}-{uuid.uuid4().hex[:8]}", port=_free_port(), key=key,
                 published={port: _free_port() for port in publish})
@@ -248,21 +251,6 @@ FIXTURE_CHAIN = _fixture_chain()
 BUILD_CA_CERTIFICATES = "/etc/ssl/certs/ca-certificates.crt"
 
 
-def hub_base_image() -> str:
-    """A stand-in for the official JupyterHub image hub_base_image names, at the same version."""
-    version = _default("hub_base_image").rsplit(":", 1)[1]
-    base = base_image()
-    dockerfile = HERE / "hub-base.Dockerfile"
-    ref = f"{LABEL}-hub-base:{version}-{_digest(base, dockerfile.read_bytes())}"
-    if not image_exists(ref):
-        with tempfile.TemporaryDirectory() as context:
-            shutil.copy(dockerfile, Path(context, "Dockerfile"))
-            shutil.copy(BUILD_CA_CERTIFICATES, Path(context, "build-ca-certificates.crt"))
-            docker("build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"JUPYTERHUB_VERSION={version}",
-                   "-t", ref, context, capture=False, env={**os.environ, "DOCKER_BUILDKIT": "0"})
-    return ref
-
-
 def tiny_image(workdir: Path) -> dict:
     """A notebook_images entry for a one-line image on the root image, with a display name: for
     tests where the Hub needs an image to offer but the image chain is not under test."""
@@ -279,23 +267,29 @@ def _archive(ref: str, workdir: Path) -> str:
     return str(archive)
 
 
+# The Hub's base and the fixture chain's root: a Debian 13 root filesystem from Debian's archive,
+# the release of the official image hub_base_image names (debian:trixie-...-slim).
+IMAGES_SUITE = "trixie"
+
+
 def testbed_settings(workdir: Path) -> dict:
     """Settings that let a test-bed host deploy without registries: the fixture image chain
     instead of upstream's (which needs registries and conda channels), as a local git
-    repository; the Debian base as the root image and a stand-in JupyterHub image as the Hub's
-    base, both preloaded from archives; and this machine's CA bundle for builds."""
+    repository; a debootstrapped Debian 13 as the root image and as the Hub's base (the Hub's
+    own Dockerfile is built on it, as on the official Debian image), preloaded from an archive;
+    and this machine's CA bundle for builds."""
     repo = workdir / "docker-stacks"
     if not (repo / ".git").is_dir():
         shutil.copytree(FIXTURES / "docker-stacks", repo)
         git(repo, "init", "-q")
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "fixture")
-    root_image, hub_image = base_image(), hub_base_image()
+    debian = base_image(IMAGES_SUITE)
     return {
-        "preload_images": [_archive(root_image, workdir), _archive(hub_image, workdir)],
+        "preload_images": [_archive(debian, workdir)],
         "build_ca_certificates": BUILD_CA_CERTIFICATES,
-        "notebook_root_image": root_image,
-        "hub_base_image": hub_image,
+        "notebook_root_image": debian,
+        "hub_base_image": debian,
         "docker_stacks_repo": str(repo),
         "docker_stacks_ref": git(repo, "rev-parse", "HEAD"),
         "docker_stacks_patches_dir": str(FIXTURES / "docker-stacks-patches"),
