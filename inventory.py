@@ -20,9 +20,10 @@ gpu_servers = [
                            "hub_users": ["alice", "bob"], "hub_passwords": hub_passwords}),
     # ("gpu02.example.org", {"ssh_user": "admin", "_sudo": True, "shared_data_dir": "/mnt/datasets",
     #                        "nvidia_allow_reboot": True}),
-    # A Debian 12 server: its archive's driver branch and a CUDA image that branch can run (CUDA
-    # 12.2 images are Ubuntu 22.04, so also a docker_stacks_ref from before the move to 24.04).
-    # ("gpu03.example.org", {"ssh_user": "admin", "_sudo": True, "nvidia_driver_branch": "535",
-    #                        "notebook_root_image": "nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04"}),
+    # A Debian 12 server: its archive's 535 driver runs the default CUDA 12.8.1 images through
+    # minor version compatibility (the deploy warns); nvidia_driver_branch stays "auto".
+    # ("gpu03.example.org", {"ssh_user": "admin", "_sudo": True}),
+    # A server whose driver you manage yourself (a cloud GPU image's): the deploy only checks it.
+    # ("gpu04.example.org", {"ssh_user": "ubuntu", "_sudo": True, "nvidia_driver_branch": None}),
     # ("cpu01.example.org", {"ssh_user": "admin", "_sudo": True, "gpu_enabled": False}),
 ]

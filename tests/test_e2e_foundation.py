@@ -1,4 +1,5 @@
-"""End to end on a real host (systemd, sshd, its own Docker) reached over SSH.
+"""End to end on a real host (systemd, sshd, its own Docker) reached over SSH, once on Debian 12
+and once on Debian 13.
 
 Bad settings first (the host must stay untouched), then a deploy, then a second deploy that must
 change nothing, then a look at the host as an admin would take it.
@@ -12,6 +13,14 @@ from testbed import testbed
 pytestmark = pytest.mark.e2e
 
 PRELOAD_REF = "jhgpu-test/preloaded:1"
+
+
+@pytest.fixture(scope="module", params=testbed.SUITES)
+def fresh_host(request, docker_engine):
+    """A new test-bed host of each Debian release, removed afterwards with its volume."""
+    host = testbed.start_host(suite=request.param)
+    yield host
+    host.remove()
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +49,9 @@ def host_is_untouched(host):
     ({"users_home_rot": "/home/x"}, "unknown setting 'users_home_rot' (did you mean 'users_home_root'?)"),
     ({"users_home_root": "jh_users"}, "setting 'users_home_root' must be an absolute path"),
     ({"gpu_enabled": "yes"}, "setting 'gpu_enabled' must be bool, got str 'yes'"),
-    ({"gpu_enabled": True, "nvidia_driver_branch": "535",
-      "notebook_root_image": "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"},
-     "CUDA 12.8.1, which needs NVIDIA driver >= 570.124.06; nvidia_driver_branch is '535'"),
+    ({"gpu_enabled": True, "nvidia_driver_branch": "570",
+      "notebook_root_image": "nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04"},
+     "needs NVIDIA driver >= 580 (CUDA 13.x minor version compatibility); nvidia_driver_branch is 570"),
 ])
 def test_bad_settings_stop_before_the_host_changes(fresh_host, settings, tmp_path, bad, message):
     run = run_pyinfra(write_inventory(tmp_path / "inventory.py", fresh_host, **{**settings, **bad}))
@@ -70,9 +79,15 @@ def test_docker_runs_and_starts_at_boot(fresh_host):
     assert fresh_host.ssh("docker info --format '{{.ServerVersion}}'").stdout.strip()
 
 
-def test_compose_command_works(fresh_host):
-    # Debian 12's archive has Compose v1 only: the deploy's choice for this host.
-    assert "docker-compose version 1." in fresh_host.ssh("docker-compose version").stdout
+def test_compose_and_buildkit_work(fresh_host):
+    if fresh_host.suite == "bookworm":
+        # Debian 12's archive has Compose v1 only, and its Docker 20.10 client has BuildKit built in.
+        assert "docker-compose version 1." in fresh_host.ssh("docker-compose version").stdout
+    else:
+        # Debian 13: Compose v2 as a CLI plugin, and buildx, which its Docker 26 client needs for
+        # the BuildKit builds the deploy ran (the Hub's image among them).
+        assert fresh_host.ssh("docker compose version").stdout.startswith("Docker Compose version 2.")
+        assert "buildx" in fresh_host.ssh("docker buildx version").stdout
 
 
 def test_hub_user_may_use_docker(fresh_host):

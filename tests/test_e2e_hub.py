@@ -173,6 +173,19 @@ def test_a_user_picks_an_image_and_works_in_jupyterlab(hub, browser):
     assert hub.inspect("jupyter-alice", "{{.HostConfig.Memory}}") == str(8 * 1024**3)
 
 
+def test_the_hub_and_a_users_server_run_the_same_jupyterhub(hub):
+    """jupyterhub_version is the Hub's, and the notebook images pin jupyterhub-singleuser to it."""
+    import json
+
+    wanted = testbed._default("jupyterhub_version")
+    hub_api = hub.host.ssh(f"curl -s http://127.0.0.1:{testbed.HUB_PORT}/hub/api").stdout
+    assert json.loads(hub_api)["version"] == wanted
+    server = hub.host.ssh("docker exec jupyter-alice python3 -c 'import jupyterhub; print(jupyterhub.__version__)'")
+    assert server.stdout.strip() == wanted
+    # The Hub compares the versions itself and logs a mismatch (jupyterhub/_version.py, _check_version).
+    assert "!= jupyterhub-singleuser version" not in hub.host.ssh(f"docker logs {HUB} 2>&1").stdout
+
+
 def test_another_user_cannot_see_the_first_users_files(hub, browser):
     page = log_in(browser, hub, "bob", hub.generated_passwords()["bob"])
     start_server(page, hub, "bob", "Python (SciPy)")

@@ -47,7 +47,7 @@ def test_the_deploy_installs_the_toolkit_and_stops_at_the_missing_gpu(fresh_host
     assert NO_GPU in run.output, run.output[-4000:]
     changed = run.changed_operations()
     for step in ("Download the NVIDIA Container Toolkit's apt key", "Add the NVIDIA Container Toolkit's apt repository",
-                 "Install the NVIDIA Container Toolkit", "Add the nvidia runtime to Docker (restarts Docker if it changed)",
+                 f"Install the NVIDIA Container Toolkit {nvidia_standins.TOOLKIT_VERSION}", "Add the nvidia runtime to Docker (restarts Docker if it changed)",
                  "Run the Hub on port 8000"):
         assert step in changed, f"{step!r} did not run"
 
@@ -58,8 +58,15 @@ def test_the_repository_is_trusted_through_its_own_keyring(fresh_host):
     assert "BEGIN PGP PUBLIC KEY BLOCK" in fresh_host.ssh("cat /etc/apt/keyrings/nvidia-container-toolkit.asc").stdout
     # apt checked the InRelease signature against that key alone: it is in no global keyring.
     assert fresh_host.ssh("ls /etc/apt/trusted.gpg.d/ | grep -ci nvidia", check=False).stdout.strip() == "0"
-    version = fresh_host.ssh("dpkg-query -W -f='${Version}' nvidia-container-toolkit").stdout
-    assert version == nvidia_standins.TOOLKIT_VERSION
+    assert toolkit_versions(fresh_host) == {nvidia_standins.TOOLKIT_VERSION}
+
+
+def toolkit_versions(host) -> set[str]:
+    """The versions of NVIDIA's four toolkit packages on the host."""
+    names = "nvidia-container-toolkit nvidia-container-toolkit-base libnvidia-container-tools libnvidia-container1"
+    lines = host.ssh(f"dpkg-query -W -f='${{Package}} ${{Version}}\\n' {names}").stdout.splitlines()
+    assert len(lines) == 4, lines
+    return {line.split()[1] for line in lines}
 
 
 def test_docker_has_the_nvidia_runtime_and_kept_the_admins_setting(fresh_host):
@@ -80,3 +87,11 @@ def test_a_rerun_changes_nothing_and_does_not_restart_docker(fresh_host, setting
     assert "Check that a container of jupytergpu/tiny-notebook:latest sees the GPUs" in run.output
     assert run.changed_operations() == []
     assert docker_started_at(fresh_host) == started
+
+
+def test_the_toolkit_moves_to_the_version_set_and_back(fresh_host, settings):
+    older = deploy(fresh_host, {**settings, "nvidia_container_toolkit_version": nvidia_standins.OLDER_TOOLKIT_VERSION})
+    assert f"Install the NVIDIA Container Toolkit {nvidia_standins.OLDER_TOOLKIT_VERSION}" in older.changed_operations()
+    assert toolkit_versions(fresh_host) == {nvidia_standins.OLDER_TOOLKIT_VERSION}
+    deploy(fresh_host, settings)
+    assert toolkit_versions(fresh_host) == {nvidia_standins.TOOLKIT_VERSION}

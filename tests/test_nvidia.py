@@ -190,40 +190,41 @@ TRANSITION_570 = {utils("570"): transitional("570.211.01-0ubuntu2", utils("580")
                   modules("570"): transitional("6.8.0-150.150", modules("580"))}
 
 
+@pytest.mark.parametrize("version", ["22.04", "24.04"])
 @pytest.mark.parametrize("setting", ["auto", "570"])
-def test_570_becoming_580_converges_with_no_reboot_loop(setting, caplog):
-    facts = with_archive(fresh_host("ubuntu", "24.04"), TRANSITION_570)
+def test_570_becoming_580_converges_with_no_reboot_loop(version, setting, caplog):
+    facts = with_archive(fresh_host("ubuntu", version), TRANSITION_570)
+    real_580 = ARCHIVES[("ubuntu", version)][utils("580")]["version"]
     # The host installed 570 before the transition; the archive's upgrade brought 580 with it.
     installed_570 = ["nvidia-headless-no-dkms-570-server", utils("570"), modules("570")]
     installed_580 = ["nvidia-headless-no-dkms-580-server", utils("580"), modules("580")]
-    host = with_driver(facts, installed_570 + installed_580, "580.173.02", "580.173.02")
+    host = with_driver(facts, installed_570 + installed_580, real_580.split("-")[0], real_580.split("-")[0])
     caplog.set_level(logging.INFO)
     commands = run_deploy(host, nvidia_driver_branch=setting)
     assert not stops_for_reboot(commands)
     assert not installs_a_driver(commands)
     if setting == "570":
         assert "nvidia-utils-570-server is a transitional package: this host runs the 580 branch" in said(caplog)
-    assert "NVIDIA driver: the 580 branch (580.173.02-0ubuntu0.24.04.1)" in said(caplog)
+    assert f"NVIDIA driver: the 580 branch ({real_580})" in said(caplog)
 
 
-def test_a_retired_branch_installed_moves_to_its_successor_once():
-    """24.04 with 535-server installed and loaded: 535 is transitional now, so the deploy
-    installs 580, asks for one reboot, and is done after it."""
-    facts = fresh_host("ubuntu", "24.04")
-    installed_535 = ["nvidia-headless-no-dkms-535-server", utils("535"), modules("535")]
-    host = with_driver(facts, installed_535, "535.274.02", "535.274.02", library="libnvidia-compute-535-server")
+@pytest.mark.parametrize("version, retired, successor", [("20.04", "470", "550"), ("22.04", "535", "580"),
+                                                         ("24.04", "535", "580")])
+def test_a_retired_branch_installed_moves_to_a_branch_that_runs_the_images_once(version, retired, successor):
+    """20.04: 470-server is still packaged but too old for CUDA 12; 22.04 and 24.04: 535-server
+    is transitional now. Either way the deploy installs the successor, asks for one reboot, and
+    is done after it."""
+    facts = fresh_host("ubuntu", version)
+    installed = ["nvidia-headless-no-dkms-{}-server".format(retired), utils(retired), modules(retired)]
+    host = with_driver(facts, installed, f"{retired}.100.01", f"{retired}.100.01",
+                       library=f"libnvidia-compute-{retired}-server")
     commands = run_deploy(host)
-    assert driver_packages(commands) == ["nvidia-headless-no-dkms-580-server", utils("580"), modules("580")]
-    assert "the NVIDIA 580 driver is being installed" in stops_for_reboot(commands)
-    rebooted = with_driver(host, driver_packages(commands), "580.173.02", "580.173.02")
+    assert driver_packages(commands) == [f"nvidia-headless-no-dkms-{successor}-server", utils(successor),
+                                         modules(successor)]
+    assert f"the NVIDIA {successor} driver is being installed" in stops_for_reboot(commands)
+    rebooted = with_driver(host, driver_packages(commands), f"{successor}.100.01", f"{successor}.100.01")
     commands = run_deploy(rebooted)
     assert not stops_for_reboot(commands) and not installs_a_driver(commands)
-
-
-def test_a_branch_too_old_for_the_images_is_replaced_on_20_04():
-    host = with_driver(fresh_host("ubuntu", "20.04"), ["nvidia-headless-no-dkms-470-server", utils("470")],
-                       "470.239.06", "470.239.06", library="libnvidia-compute-470-server")
-    assert utils("550") in driver_packages(run_deploy(host))
 
 
 def test_auto_leaves_a_driver_of_another_kind_alone(caplog):

@@ -1,4 +1,4 @@
-# A disposable Debian 12 "server" for the test bed: systemd as PID 1, sshd, sudo.
+# A disposable Debian "server" for the test bed (12 or 13): systemd as PID 1, sshd, sudo.
 # FROM is the debootstrap base built by testbed.py (no registry is reachable here).
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
@@ -13,6 +13,11 @@ RUN apt-get update \
  && printf '[Unit]\nBefore=ssh.service\n[Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n[Install]\nWantedBy=multi-user.target\n' \
       > /etc/systemd/system/ssh-hostkeys.service \
  && systemctl enable ssh-hostkeys \
+ # A test-bed quirk, not a setting for real servers: Docker 26 (Debian 13) fails to disable IPv6
+ # in containers of a nested host unless told to carry on (Docker 20.10 ignores the variable).
+ && mkdir -p /etc/systemd/system/docker.service.d \
+ && printf '[Service]\nEnvironment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\n' \
+      > /etc/systemd/system/docker.service.d/testbed-nested-ipv6.conf \
  # Units that make no sense in a container and only slow the boot.
  && systemctl mask systemd-udevd.service systemd-udev-trigger.service getty.target \
       systemd-logind.service console-getty.service

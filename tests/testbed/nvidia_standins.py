@@ -3,8 +3,10 @@
 NVIDIA's repository and GPUs are out of reach, so the end-to-end test gives the deploy a
 repository laid out like NVIDIA's (`<url>/$(ARCH)` with a signed InRelease, and the key at its
 own URL) holding packages under NVIDIA's names:
-- nvidia-container-toolkit and -base: `nvidia-container-runtime` hands every call to runc, so
-  `docker run --runtime nvidia` works and proves the daemon.json wiring;
+- nvidia-container-toolkit, -base, libnvidia-container-tools and libnvidia-container1, at the
+  version nvidia_container_toolkit_version defaults to and at an older one (to move between):
+  `nvidia-container-runtime` hands every call to runc, so `docker run --runtime nvidia` works and
+  proves the daemon.json wiring;
 - libcuda1 (Debian's driver library name): stands for a driver the admin installed.
 
 What they cannot prove: that NVIDIA's real packages install on these releases, that a GPU is
@@ -19,7 +21,15 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-TOOLKIT_VERSION = "1.17.8-1"
+def _default_toolkit_version() -> str:
+    import runpy
+
+    return runpy.run_path(str(Path(__file__).resolve().parents[2] / "group_data" / "all.py"))[
+        "nvidia_container_toolkit_version"]
+
+
+TOOLKIT_VERSION = _default_toolkit_version()
+OLDER_TOOLKIT_VERSION = "1.19.1-1"
 DRIVER_VERSION = "535.999.01-1"  # above any real 535 release, so apt never prefers Debian's
 SERVE_DIR = "/srv/nvidia-standins"
 PORT = 8089
@@ -62,11 +72,15 @@ def build_repository(workdir: Path) -> Path:
     root = workdir / "nvidia-standins"
     pool = root / "stable" / "deb" / "amd64"
     pool.mkdir(parents=True)
-    packages = "\n".join([
-        _deb(pool, "nvidia-container-toolkit-base", TOOLKIT_VERSION, files={"/usr/bin/nvidia-container-runtime": RUNTIME}),
-        _deb(pool, "nvidia-container-toolkit", TOOLKIT_VERSION, depends=f"nvidia-container-toolkit-base (= {TOOLKIT_VERSION})"),
-        _deb(pool, "libcuda1", DRIVER_VERSION),
-    ])
+    toolkit = [_deb(pool, name, version, **kwargs) for version in (OLDER_TOOLKIT_VERSION, TOOLKIT_VERSION)
+               for name, kwargs in [
+                   ("libnvidia-container1", {}),
+                   ("libnvidia-container-tools", {"depends": f"libnvidia-container1 (= {version})"}),
+                   ("nvidia-container-toolkit-base", {"files": {"/usr/bin/nvidia-container-runtime": RUNTIME}}),
+                   ("nvidia-container-toolkit", {"depends": f"nvidia-container-toolkit-base (= {version}), "
+                                                            f"libnvidia-container-tools (= {version})"}),
+               ]]
+    packages = "\n".join([*toolkit, _deb(pool, "libcuda1", DRIVER_VERSION)])
     (pool / "Packages").write_text(packages)
     digest = hashlib.sha256(packages.encode()).hexdigest()
     (pool / "Release").write_text(textwrap.dedent(f"""\

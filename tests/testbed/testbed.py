@@ -115,6 +115,7 @@ class Host:
     port: int  # sshd, on 127.0.0.1
     key: Path
     published: dict[int, int] = field(default_factory=dict)  # host's port -> port on 127.0.0.1
+    suite: str = SUITE  # its Debian release
 
     def url(self, port: int, path: str = "/") -> str:
         """The address on this machine of a service listening on the host's `port`."""
@@ -174,7 +175,7 @@ def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,), 
     image = host_image(suite)
     key = ssh_key()
     host = Host(name=name or f"{LABEL}-{uuid.uuid4().hex[:8]}", port=_free_port(), key=key,
-                published={port: _free_port() for port in publish})
+                published={port: _free_port() for port in publish}, suite=suite)
     host.remove()
     docker("volume", "create", "--label", LABEL, host.volume)
     docker(
