@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pyinfra.api.exceptions import PyinfraError
 
-from jhgpu.cuda import ImageCuda, judge_driver, major, version_key
+from jhgpu.cuda import ImageCuda, judge_driver, major
 from jhgpu.platform import Release
 
 FLAVOURS = ("headless", "server")

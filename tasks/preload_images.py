@@ -7,7 +7,7 @@ from pyinfra import host
 from pyinfra.operations import files, server
 
 from jhgpu.facts import DockerImage
-from jhgpu.settings import image_archive_tags
+from jhgpu.checks import image_archive_tags
 
 for archive in host.data.preload_images:
     missing = [tag for tag in image_archive_tags(archive) if not host.get_fact(DockerImage, ref=tag)]

@@ -3,7 +3,7 @@
 from types import SimpleNamespace
 
 from jhgpu.images import build_plan, input_digest, offered_images
-from recorded import default_settings
+from recorded import REPO, default_settings
 
 
 def settings(**overrides):
@@ -20,6 +20,21 @@ def test_default_chain_is_built_from_the_root_image_down():
     assert base.build_args["BASE_IMAGE"] == "jupytergpu/docker-stacks-foundation:latest"
     assert all(b.ref == f"jupytergpu/{b.name}:latest" for b in plan)
     assert foundation.context == "/home/jupyterhub/JupyterHubGPU/docker-stacks/images/docker-stacks-foundation"
+
+
+def test_every_image_is_told_the_hubs_jupyterhub_version():
+    plan = build_plan(settings(jupyterhub_version="5.4.6"))
+    assert {b.build_args["JUPYTERHUB_VERSION"] for b in plan} == {"5.4.6"}
+    # A new version is a new build input of every image: the chain rebuilds (input digests change).
+    before = build_plan(settings())
+    assert all(a.build_args != b.build_args for a, b in zip(before, plan))
+
+
+def test_the_shipped_patch_pins_jupyterhub_singleuser_to_that_build_argument():
+    patch = (REPO / "files" / "docker-stacks-patches" / "0002-base-notebook-pin-jupyterhub-singleuser.patch").read_text()
+    assert "+ARG JUPYTERHUB_VERSION" in patch
+    assert '+    "jupyterhub-singleuser==${JUPYTERHUB_VERSION:?' in patch
+    assert "-    'jupyterhub-singleuser' \\" in patch
 
 
 def test_ca_certificates_add_a_root_layer_under_the_whole_chain(tmp_path):

@@ -17,7 +17,7 @@ from jhgpu.facts import AptCandidates, NvidiaDriverPackage, NvidiaGpus, NvidiaKe
 from jhgpu.nvidia import GpuStackError, daemon_json_with_nvidia_runtime
 from jhgpu.settings import SettingsError
 from recorded import run_deploy
-from recorded_hosts import (ARCHIVES, DEBIAN_NON_FREE, OS_RELEASES, fresh_host, modules, real, transitional,
+from recorded_hosts import (ARCHIVES, DEBIAN_NON_FREE, OS_RELEASES, fresh_host, modules, transitional,
                             utils, with_archive, with_driver)
 
 SAMPLES = Path(__file__).parent / "fixtures" / "nvidia"
