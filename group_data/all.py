@@ -151,8 +151,8 @@ idle_cull_timeout = 3600
 # the driver is yours (e.g. a cloud GPU image's); the preflight still checks it.
 # What the archives offer (checked 2026-11 on packages.ubuntu.com and Debian's archive):
 # - Ubuntu 24.04 and 22.04: -server branches 580 (NVIDIA's long-term branch, to June 2028) and
-#   595 (multiverse), 570 and 470; 535, 550, 565 and 575 are transitional packages that install
-#   580 (e.g. https://packages.ubuntu.com/noble/nvidia-utils-565-server). NVIDIA ended 570 in
+#   595 (multiverse), 570 and 470; 535, 550 and 565 (and 575 on 24.04) are transitional packages
+#   that install 580 (e.g. https://packages.ubuntu.com/noble/nvidia-utils-565-server). NVIDIA ended 570 in
 #   February 2026, and Ubuntu's newer releases already made it transitional.
 # - Ubuntu 20.04: 535 and 550 (no 570 or newer: https://packages.ubuntu.com/focal/nvidia-dkms-550-server).
 # - Debian 12: 535 only; Debian 13: 550 only (non-free; https://packages.debian.org/trixie/nvidia-driver).
