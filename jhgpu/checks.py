@@ -11,7 +11,7 @@ import tarfile
 from pathlib import PurePosixPath
 from typing import Any, Callable
 
-from jhgpu.hub import MIN_PASSWORD_LENGTH
+from jhgpu.hub import MIN_PASSWORD_LENGTH, USERNAME_PATTERN
 from jhgpu.images import is_local_repo
 from jhgpu.nvidia import AUTO
 
@@ -196,7 +196,7 @@ def notebook_images(value: Any) -> None:
         seen.append(image["name"])
 
 
-ACCOUNT_NAME = matches(r"[a-z0-9][a-z0-9._-]{0,63}",
+ACCOUNT_NAME = matches(USERNAME_PATTERN,
                        "an account name (lowercase letters, digits, '.', '_', '-'; up to 64)")
 
 

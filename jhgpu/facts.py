@@ -61,8 +61,9 @@ class DockerContainer(FactBase):
 
 
 class HubAccounts(FactBase):
-    """The names of the Hub's accounts (NativeAuthenticator's), or None when the Hub container
-    is not running. Waits for a Hub that is still starting."""
+    """The Hub's accounts (NativeAuthenticator's) as {name: authorized}, or None when the Hub
+    container is not running. Waits for a Hub that is still starting. The account tool speaks
+    JSON, so no username (a sign-up may hold any character) can pose as another."""
 
     requires_command = "docker"
 
@@ -76,7 +77,7 @@ class HubAccounts(FactBase):
         lines = [line.strip() for line in output if line.strip()]
         if not lines or lines[0] != "running":
             return None
-        return lines[1:]
+        return {account["name"]: account["authorized"] for account in json.loads(lines[-1])}
 
 
 class AptCandidates(FactBase):

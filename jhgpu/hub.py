@@ -29,6 +29,12 @@ HUB_DB_URL = f"sqlite:///{HUB_HOME}/{HUB_DATA_DIR}/jupyterhub.sqlite"
 NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100
 NOTEBOOK_HOME = "/home/jovyan"
 MIN_PASSWORD_LENGTH = 8
+# Account names the Hub accepts, at sign-up and login (Authenticator.username_pattern; \Z, not $,
+# which would let a trailing newline through). The deploy's own account settings use the same.
+USERNAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
+# Files the account step passes through the Hub's data folder (never secrets in commands).
+ACCOUNTS_REQUEST = "accounts-request.json"
+GENERATED_PASSWORDS = "generated-passwords.tsv"
 # The Hub's own packages beside JupyterHub (jupyterhub_version), moved together with it; each is
 # its newest release on PyPI. Their wheels' metadata: DockerSpawner 14.0.0 needs jupyterhub >= 4,
 # NativeAuthenticator 1.3.0 jupyterhub >= 4.1.6, the idle culler 2.0.0 only the Hub's REST API;
@@ -100,6 +106,8 @@ def hub_context(data) -> dict:
         "db_url": HUB_DB_URL,
         "admin_users": sorted(data.hub_admin_users),
         "allowed_users": sorted(data.hub_users),
+        "declared_accounts": sorted([*data.hub_admin_users, *data.hub_users]),
+        "username_pattern": f"^{USERNAME_PATTERN}\\Z",
         "min_password_length": MIN_PASSWORD_LENGTH,
         "images": images,
         "default_image": next(iter(images.values()), None),

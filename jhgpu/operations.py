@@ -5,21 +5,21 @@ from __future__ import annotations
 import atexit
 import functools
 import io
+import json
 import os
-import secrets
 import shlex
 import subprocess
 import tempfile
 
-from pyinfra import host
-from pyinfra.api import HiddenValue, QuoteString, StringCommand, operation
+from pyinfra import host, logger
+from pyinfra.api import operation
 from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt
 
 from jhgpu.facts import DockerContainer, DockerImage, GpuContainerView, HubAccounts, TreeDigest
-from jhgpu.hub import CONFIG_DIGEST_LABEL
+from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
 
@@ -144,27 +144,37 @@ def hub_running(compose_command: str, project_dir: str, container: str, image: s
 
 
 @operation()
-def hub_accounts(container: str, db_url: str, accounts: list[str], passwords: dict[str, str], passwords_file: str):
-    """Create each declared account the Hub lacks; existing accounts are never touched.
+def hub_accounts(container: str, db_url: str, accounts: list[str], passwords: dict[str, str], passwords_file: str,
+                 data_dir: str, hub_data_dir: str):
+    """Make each declared account exist and be authorized; authorized accounts are never touched.
 
-    The password is the one in `passwords`, or a generated one appended to `passwords_file`
-    (root's, mode 0600). Passwords travel on standard input and are masked in pyinfra's output.
+    Nothing secret is in a command: passwords from `passwords` travel as bcrypt hashes (made
+    here) in a file uploaded into the Hub's root-only data folder (`data_dir` on the host,
+    `hub_data_dir` in the container); other accounts get a password generated in the container,
+    which reaches `passwords_file` (root's, mode 0600) by a file move, only once its account exists.
     """
-    existing = set(host.get_fact(HubAccounts, container=container, db_url=db_url) or [])
-    missing = [name for name in accounts if name not in existing]
-    if not missing:
+    import bcrypt
+
+    existing = host.get_fact(HubAccounts, container=container, db_url=db_url) or {}
+    wanted = [name for name in accounts if not existing.get(name)]
+    if not wanted:
         host.noop(f"the Hub has all {len(accounts)} declared account(s)")
         return
-    for name in missing:
-        password = passwords.get(name)
-        if password is None:
-            password = secrets.token_urlsafe(12)
-            yield StringCommand(
-                f"umask 077 && touch {q(passwords_file)} && chmod 600 {q(passwords_file)} && printf '%s\\t%s\\n'",
-                q(name), QuoteString(HiddenValue(password)), ">>", q(passwords_file),
-            )
-        yield StringCommand("printf %s", QuoteString(HiddenValue(password)), "|",
-                            f"docker exec -i {q(container)} jupytergpu-hub-accounts {q(db_url)} create {q(name)}")
+    replaced = [name for name in wanted if name in existing]
+    if replaced and host.state.is_executing:
+        host.log(f"Replacing unauthorized sign-up(s) under declared account name(s) {', '.join(replaced)}: "
+                 "the declared account takes the name", logger.warning)
+    request = {"accounts": wanted, "password_hashes": {
+        name: bcrypt.hashpw(passwords[name].encode(), bcrypt.gensalt()).decode() for name in wanted if name in passwords}}
+    generated = f"{data_dir}/{GENERATED_PASSWORDS}"
+    # Generated passwords left by an interrupted run are recorded first.
+    record = (f"umask 077 && if [ -s {q(generated)} ]; then cat {q(generated)} >> {q(passwords_file)}"
+              f" && chmod 600 {q(passwords_file)}; fi && rm -f {q(generated)}")
+    yield record
+    yield FileUploadCommand(io.StringIO(json.dumps(request)), f"{data_dir}/{ACCOUNTS_REQUEST}")
+    yield (f"docker exec {q(container)} jupytergpu-hub-accounts {q(db_url)} ensure"
+           f" {q(f'{hub_data_dir}/{ACCOUNTS_REQUEST}')} {q(f'{hub_data_dir}/{GENERATED_PASSWORDS}')}")
+    yield record
 
 
 @operation()

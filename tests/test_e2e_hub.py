@@ -35,7 +35,8 @@ class Hub:
         self.host, self.tmp = host, tmp
         self.alice_password = secrets.token_urlsafe(16)  # given; bob's and admin's are generated
         self.settings = {**testbed.testbed_settings(tmp), "gpu_enabled": False,
-                         "hub_users": ["alice", "bob"], "hub_passwords": {"alice": self.alice_password}}
+                         "hub_users": ["alice", "bob"], "hub_passwords": {"alice": self.alice_password},
+                         **host.add_sudo_user()}  # deployed through sudo, which logs every command
 
     def deploy(self):
         return run_pyinfra(write_inventory(self.tmp / "inventory.py", self.host, **self.settings))
@@ -139,6 +140,15 @@ def test_generated_passwords_are_on_the_host_for_root_only(hub):
     generated = hub.generated_passwords()
     assert sorted(generated) == ["admin", "bob"]  # alice's password was given
     assert all(len(password) >= 12 for password in generated.values())
+
+
+def test_no_password_reaches_a_command_line_or_the_journal(hub):
+    journal = hub.host.ssh("journalctl --no-pager -o cat").stdout
+    # sudo logged the deploy's commands, the account step's among them...
+    assert "COMMAND=" in journal and "jupytergpu-hub-accounts" in journal
+    # ...and none of them held a password.
+    for password in [hub.alice_password, *hub.generated_passwords().values()]:
+        assert password not in journal
 
 
 def test_no_password_is_kept_in_the_hubs_files_or_image(hub):
@@ -260,3 +270,63 @@ def test_an_admin_adds_a_user_who_signs_up_and_changes_their_password(hub, brows
     sign_up(browser, hub, "mallory", password)  # nobody added this name
     with pytest.raises(AssertionError, match="mallory could not log in"):
         log_in(browser, hub, "mallory", password)
+
+
+def post_sign_up(browser: Browser, hub: Hub, username: str, password: str) -> str:
+    """Post NativeAuthenticator's sign-up form with any username (newlines included), as a
+    script would; return the page's message."""
+    page = browser.new_context().new_page()
+    page.goto(hub.url("/hub/signup"))
+    return page.evaluate("""async ([username, password]) => {
+        const form = new URLSearchParams({_xsrf: document.querySelector("input[name=_xsrf]").value, username,
+            signup_password: password, signup_password_confirmation: password});
+        const response = await fetch("/hub/signup", {method: "POST", body: form});
+        return await response.text();
+    }""", [username, password])
+
+
+def test_nobody_can_sign_up_under_a_declared_name(hub, browser):
+    stranger = secrets.token_urlsafe(12)
+    post_sign_up(browser, hub, "admin", stranger)
+    with pytest.raises(AssertionError, match="admin could not log in"):
+        log_in(browser, hub, "admin", stranger)
+    # Nor under a declared account an admin deleted: the name stays the deploy's.
+    admin = log_in(browser, hub, "admin", hub.generated_passwords()["admin"])
+    admin.goto(hub.url("/hub/admin"))
+    deleted = admin.evaluate("""async () => (await fetch(`/hub/api/users/bob?_xsrf=${window.jhdata.xsrf_token}`,
+        {method: "DELETE"})).status""")
+    assert deleted == 204
+    post_sign_up(browser, hub, "bob", stranger)
+    with pytest.raises(AssertionError, match="bob could not log in"):
+        log_in(browser, hub, "bob", stranger)
+
+
+def hub_accounts(hub) -> dict:
+    import json
+
+    listed = hub.host.ssh(f"docker exec {HUB} jupytergpu-hub-accounts sqlite:////srv/jupyterhub/data/jupyterhub.sqlite list")
+    return {account["name"]: account["authorized"] for account in json.loads(listed.stdout)}
+
+
+def test_a_newline_in_a_sign_up_hides_no_name_and_pending_rows_are_replaced(hub, browser):
+    """The takeover: a sign-up as "x\\nerin" must not make the deploy believe erin exists; a
+    pending row under a name the admin then declares (frank, signed up before it was declared)
+    is replaced by the declared account."""
+    stranger = secrets.token_urlsafe(12)
+    post_sign_up(browser, hub, "x\nerin", stranger)
+    post_sign_up(browser, hub, "frank", stranger)
+    accounts = hub_accounts(hub)
+    assert not any("\n" in name for name in accounts)  # refused by the username pattern
+    assert accounts["frank"] is False  # pending: nobody authorized it
+
+    hub.settings["hub_users"] = ["alice", "bob", "erin", "frank"]
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert "Replacing unauthorized sign-up(s) under declared account name(s) frank" in run.output
+    generated = hub.generated_passwords()
+    assert {"erin", "frank", "bob"} <= set(generated)  # bob, deleted by the admin, is back too
+    for name in ("erin", "frank", "bob"):
+        log_in(browser, hub, name, generated[name])
+        with pytest.raises(AssertionError, match=f"{name} could not log in"):
+            log_in(browser, hub, name, stranger)
+    assert hub.deploy().changed_operations() == []

@@ -29,6 +29,16 @@ class Section(dict):
         self[name] = value
 
 
+class RecordingNativeAuthenticator:
+    """Stands in for NativeAuthenticator's sign-up: records what reaches it."""
+
+    def normalize_username(self, username):
+        return username.lower()
+
+    def create_user(self, username, password, **kwargs):
+        return f"signed up {username}"
+
+
 def settings(**overrides) -> SimpleNamespace:
     return SimpleNamespace(**{**default_settings(), **overrides})
 
@@ -40,9 +50,10 @@ def files(**overrides) -> dict[str, str]:
 def hub_config(**overrides) -> Section:
     """What JupyterHub would be configured with on a host with these settings."""
     config = Section()
-    stub = types.ModuleType("nativeauthenticator")  # only its folder is read, for templates
+    stub = types.ModuleType("nativeauthenticator")  # its folder (templates) and its class are used
     stub.__file__ = "/usr/lib/python3/nativeauthenticator/__init__.py"
-    sys.modules.setdefault("nativeauthenticator", stub)
+    stub.NativeAuthenticator = RecordingNativeAuthenticator
+    sys.modules["nativeauthenticator"] = stub
     exec(compile(files(**overrides)["jupyterhub_config.py"], "jupyterhub_config.py", "exec"),
          {"get_config": lambda: config})
     return config
@@ -108,7 +119,7 @@ def test_limits_and_idle_culling_follow_the_settings():
 
 def test_accounts_are_kept_in_the_hubs_database_on_the_host():
     config = hub_config(hub_admin_users=["root-of-lab", "ada"], hub_users=["bob"])
-    assert config.JupyterHub.authenticator_class == "native"
+    assert config.JupyterHub.authenticator_class.__mro__[1] is RecordingNativeAuthenticator  # NativeAuthenticator
     assert config.Authenticator.admin_users == {"ada", "root-of-lab"}
     assert config.Authenticator.allowed_users == {"bob"}
     assert config.Authenticator.allow_existing_users is True  # added in the admin panel
@@ -169,7 +180,7 @@ from recorded import run_deploy  # noqa: E402
 from recorded_hosts import fresh_host  # noqa: E402
 
 
-def with_running_hub(facts: dict, digest: str, accounts: list[str]) -> dict:
+def with_running_hub(facts: dict, digest: str, accounts: dict[str, bool]) -> dict:
     """A host whose Hub container runs from the current hub image, labelled with `digest`."""
     images = {"jupytergpu/hub:latest": {"id": "sha256:hub", "labels": {}}}
     return {**facts,
@@ -190,24 +201,84 @@ def test_a_fresh_host_starts_the_hub_with_its_compose_and_waits_for_it(distro, v
     assert "curl -sf -o /dev/null http://127.0.0.1:8000/hub/health" in wait
 
 
-def test_the_first_deploy_generates_missing_passwords_into_a_root_only_file():
-    commands = run_deploy(fresh_host(), hub_users=["alice", "bob"], hub_passwords={"alice": "alice-initial-pw"})
-    written = [c for c in commands if ">> /root/jupyterhub-initial-passwords.txt" in c]
-    assert [c.split("printf '%s\\t%s\\n' ")[1].split()[0] for c in written] == ["admin", "bob"]
-    assert all(c.startswith("umask 077 && ") and "chmod 600" in c for c in written)
-    created = [c.rsplit(" create ", 1)[1] for c in commands if "jupytergpu-hub-accounts" in c]
-    assert created == ["admin", "alice", "bob"]
-    assert not any("alice-initial-pw" in c and "initial-passwords" in c for c in commands)
+def test_nobody_can_sign_up_under_a_declared_name():
+    authenticator = hub_config(hub_users=["alice"]).JupyterHub.authenticator_class()
+    assert authenticator.create_user("admin", "a-password") is None
+    assert authenticator.create_user("Alice", "a-password") is None
+    assert authenticator.create_user("carol", "a-password") == "signed up carol"
+
+
+@pytest.mark.parametrize("name, accepted", [("alice", True), ("alice.smith-2", True), ("x\ncarol", False),
+                                            ("bob\n", False), ("Bob", False), ("a b", False), ("", False)])
+def test_usernames_are_held_to_a_safe_pattern(name, accepted):
+    import re
+
+    pattern = hub_config().Authenticator.username_pattern
+    assert bool(re.compile(pattern).match(name)) is accepted  # as JupyterHub's validate_username
+
+
+def test_the_first_deploy_creates_accounts_with_no_secret_in_any_command():
+    password = "alice-initial-pw"
+    commands = run_deploy(fresh_host(), hub_users=["alice", "bob"], hub_passwords={"alice": password})
+    assert not any(password in c for c in commands)
+    upload = commands.index("PUT /home/jupyterhub/JupyterHubGPU/data/accounts-request.json")
+    ensure = commands[upload + 1]
+    assert ensure == ("docker exec jupyterhub-hub jupytergpu-hub-accounts sqlite:////srv/jupyterhub/data/jupyterhub.sqlite"
+                      " ensure /srv/jupyterhub/data/accounts-request.json /srv/jupyterhub/data/generated-passwords.tsv")
+    record = commands[upload + 2]
+    assert record.startswith("umask 077 && ") and ">> /root/jupyterhub-initial-passwords.txt" in record
+    assert "chmod 600 /root/jupyterhub-initial-passwords.txt" in record
+
+
+def test_the_account_request_carries_hashes_not_passwords(monkeypatch):
+    import io
+    import json
+
+    import bcrypt
+    from pyinfra.api.command import FileUploadCommand
+
+    sent = []
+    original = FileUploadCommand.__init__
+
+    def capture(self, src, dest, *args, **kwargs):
+        if isinstance(src, io.StringIO) and dest.endswith("accounts-request.json"):
+            sent.append(json.loads(src.getvalue()))
+        original(self, src, dest, *args, **kwargs)
+
+    monkeypatch.setattr(FileUploadCommand, "__init__", capture)
+    run_deploy(fresh_host(), hub_users=["alice", "bob"], hub_passwords={"alice": "alice-initial-pw"})
+    request = sent[-1]
+    assert request["accounts"] == ["admin", "alice", "bob"]
+    assert set(request["password_hashes"]) == {"alice"}  # admin's and bob's are generated on the host
+    assert bcrypt.checkpw(b"alice-initial-pw", request["password_hashes"]["alice"].encode())
+    assert "alice-initial-pw" not in json.dumps(request)
+
+
+def test_an_unauthorized_row_under_a_declared_name_is_replaced():
+    digest = hub_files(settings(hub_users=["carol"])).config_digest
+    commands = run_deploy(with_running_hub(fresh_host(), digest, {"admin": True, "carol": False}), hub_users=["carol"])
+    assert any(" ensure " in c for c in commands)
 
 
 def test_a_converged_hub_is_left_alone():
     digest = hub_files(settings()).config_digest
-    commands = run_deploy(with_running_hub(fresh_host(), digest, ["admin"]))
+    commands = run_deploy(with_running_hub(fresh_host(), digest, {"admin": True}))
     assert not any(" up -d" in c for c in commands)
     assert not any("jupytergpu-hub-accounts" in c for c in commands)
 
 
 def test_changed_settings_or_a_rebuilt_image_recreate_the_hub_but_never_existing_accounts():
-    stale = run_deploy(with_running_hub(fresh_host(), "an-older-digest", ["admin", "alice"]), hub_users=["alice"])
+    stale = run_deploy(with_running_hub(fresh_host(), "an-older-digest", {"admin": True, "alice": True}),
+                       hub_users=["alice"])
     assert any(" up -d --force-recreate" in c for c in stale)
     assert not any("jupytergpu-hub-accounts" in c for c in stale)
+
+
+def test_the_accounts_fact_reads_json_so_a_newline_hides_no_name():
+    from jhgpu.facts import HubAccounts
+
+    listed = HubAccounts().process(["running", '[{"name": "x\\ncarol", "authorized": false}, '
+                                               '{"name": "admin", "authorized": true}]'])
+    assert listed == {"x\ncarol": False, "admin": True}
+    assert "carol" not in listed
+    assert HubAccounts().process([]) is None  # no Hub running
