@@ -113,6 +113,11 @@ hub_base_image = "debian:trixie-20260803-slim"
 # Port on the host where the Hub listens (plain HTTP: put a TLS proxy in front of it).
 hub_port = 8000
 
+# The host's address the Hub's port is published on. "0.0.0.0": every interface, so every
+# network that reaches the server reaches the Hub; Docker's published ports bypass ufw and
+# firewalld rules. "127.0.0.1": this host only (a reverse proxy of yours on it), or one address.
+hub_bind_address = "0.0.0.0"
+
 # Accounts created with admin rights on the first deploy (each gets a password, see below).
 hub_admin_users = ["admin"]
 

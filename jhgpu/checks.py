@@ -11,7 +11,7 @@ import tarfile
 from pathlib import PurePosixPath
 from typing import Any, Callable
 
-from jhgpu.hub import MIN_PASSWORD_LENGTH, USERNAME_PATTERN
+from jhgpu.hub import HUB_IMAGE_NAME, MIN_PASSWORD_LENGTH, USERNAME_PATTERN
 from jhgpu.images import is_local_repo
 from jhgpu.nvidia import AUTO
 
@@ -44,6 +44,10 @@ def absolute_path(value: Any) -> None:
     is_type(str)(value)
     if not value.startswith("/"):
         raise Invalid(f"must be an absolute path (starting with /), got {value!r}")
+    # Paths reach shell commands and the Compose file: only characters that need no quoting.
+    if not re.fullmatch(r"[A-Za-z0-9._/+@-]+", value):
+        raise Invalid(f"must use only letters, digits and . _ - + @ / (it reaches shell commands and "
+                      f"the Compose file), got {value!r}")
     path = PurePosixPath(value)
     if ".." in path.parts:
         raise Invalid(f"must not contain '..', got {value!r}")
@@ -174,6 +178,8 @@ def notebook_images(value: Any) -> None:
             raise Invalid(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(IMAGE_KEYS)}")
         if image["name"] in seen:
             raise Invalid(f"{where}: listed twice")
+        if image["name"] == HUB_IMAGE_NAME:
+            raise Invalid(f"{where}: the name is the Hub's own image's (<image_owner>/{HUB_IMAGE_NAME}); choose another")
         if ("context" in image) == ("local_context" in image):
             raise Invalid(f"{where}: needs exactly one of 'context' (in the docker-stacks checkout) "
                           "or 'local_context' (a folder on this machine)")
@@ -214,6 +220,16 @@ def number_in(low: float, high: float | None = None, *types: type) -> Callable[[
 
 def optional(check: Callable[[Any], None]) -> Callable[[Any], None]:
     return lambda value: None if value is None else check(value)
+
+
+def ip_address(value: Any) -> None:
+    import ipaddress
+
+    is_type(str)(value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise Invalid(f"must be an IP address of the host (like '0.0.0.0' or '127.0.0.1'), got {value!r}") from None
 
 
 def gpu_count(value: Any) -> None:

@@ -163,7 +163,10 @@ class GpuContainerView(FactBase):
 
     requires_command = "docker"
 
-    PROBE = ("nvidia-smi --query-gpu=name --format=csv,noheader 2>&1 | sed 's/^/gpu: /';"
+    # A GPU line only when nvidia-smi succeeds: it prints "No devices were found" and fails when
+    # it sees none.
+    PROBE = ("if out=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>&1); then printf '%s\\n' \"$out\""
+             " | sed 's/^/gpu: /'; else printf '%s\\n' \"$out\"; fi;"
              " python -c 'import tensorflow as tf; print(\"tensorflow:\", len(tf.config.list_physical_devices(\"GPU\")))'"
              " 2>/dev/null || true")
 
@@ -175,7 +178,7 @@ class GpuContainerView(FactBase):
     def process(self, output):
         gpus, tensorflow, other = [], None, []
         for line in (line.strip() for line in output):
-            if line.startswith("gpu: ") and not re.search(r"fail|error|not found", line, re.IGNORECASE):
+            if line.startswith("gpu: "):
                 gpus.append(line.removeprefix("gpu: "))
             elif line.startswith("tensorflow: "):
                 tensorflow = int(line.removeprefix("tensorflow: "))

@@ -20,6 +20,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accounts.py"
 
 CONFIG_DIGEST_LABEL = "org.jupytergpu.hub-config-digest"
+HUB_IMAGE_NAME = "hub"  # the Hub's image is <image_owner>/hub:latest, beside the notebook images
 HUB_IMAGE_DIR = "hub-image"  # the Hub image's build context, under jupyterhub_root
 HUB_DATA_DIR = "data"  # the Hub's database and cookie secret, under jupyterhub_root
 # Where the Hub container sees its files (the official image's working directory).
@@ -55,12 +56,27 @@ class HubNames:
     @classmethod
     def of(cls, data) -> "HubNames":
         project = data.compose_project_name
-        return cls(image=image_ref(data.image_owner, "hub"), container=f"{project}-hub",
+        return cls(image=image_ref(data.image_owner, HUB_IMAGE_NAME), container=f"{project}-hub",
                    network=f"{project}-network")
 
 
+def _host_port(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def published_port(data) -> str:
+    """Compose's ports entry: the Hub's port on hub_bind_address of the host."""
+    return f"{_host_port(data.hub_bind_address, data.hub_port)}:8000"
+
+
+def health_url(data) -> str:
+    """Where the deploy, on the host, asks whether the Hub answers."""
+    everywhere = data.hub_bind_address in ("0.0.0.0", "::")
+    return f"http://{_host_port('127.0.0.1' if everywhere else data.hub_bind_address, data.hub_port)}/hub/health"
+
+
 def hub_image_build(data) -> ImageBuild:
-    return ImageBuild(name="hub", ref=HubNames.of(data).image,
+    return ImageBuild(name=HUB_IMAGE_NAME, ref=HubNames.of(data).image,
                       context=f"{data.jupyterhub_root}/{HUB_IMAGE_DIR}", parent_ref=data.hub_base_image)
 
 
@@ -98,7 +114,7 @@ def hub_context(data) -> dict:
         "hub_image": names.image,
         "hub_container": names.container,
         "network": names.network,
-        "hub_port": data.hub_port,
+        "hub_published": published_port(data),
         "compose_project_name": data.compose_project_name,
         "hub_home": HUB_HOME,
         "data_dir": f"{data.jupyterhub_root}/{HUB_DATA_DIR}",

@@ -122,7 +122,7 @@ def docker_image_present(ref: str):
 
 @operation()
 def hub_running(compose_command: str, project_dir: str, container: str, image: str, config_digest: str,
-                port: int, wait_seconds: int = 180):
+                health_url: str, wait_seconds: int = 180):
     """The Hub up under Compose, made from the current files and image.
 
     `compose up` would report a change on every run, so the running container is compared
@@ -137,8 +137,8 @@ def hub_running(compose_command: str, project_dir: str, container: str, image: s
         return
     yield f"cd {q(project_dir)} && {compose_command} up -d --force-recreate --remove-orphans"
     # Done only once the Hub answers, so a Hub that cannot start fails the deploy with its log.
-    health = f"http://127.0.0.1:{port}/hub/health"
-    yield (f"for _ in $(seq {wait_seconds}); do curl -sf -o /dev/null {health} && exit 0; sleep 1; done;"
+    health = health_url
+    yield (f"for _ in $(seq {wait_seconds}); do curl -sf -o /dev/null {q(health)} && exit 0; sleep 1; done;"
            f" docker logs --tail 40 {q(container)} >&2;"
            f" echo 'the Hub did not answer at {health} within {wait_seconds} s; its log is above' >&2; exit 1")
 

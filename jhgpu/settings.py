@@ -18,7 +18,7 @@ from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
 from jhgpu.checks import (ACCOUNT_NAME, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
-                          git_repo, gpu_count, image_archive, is_type, list_of, local_folder, matches, memory_size,
+                          git_repo, gpu_count, image_archive, ip_address, is_type, list_of, local_folder, matches, memory_size,
                           notebook_images, number_in, one_of, optional, passwords, path_under, pem_certificates, url)
 from jhgpu.cuda import chain_cuda, judge_driver
 from jhgpu.images import is_local_repo
@@ -56,6 +56,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "hub_base_image": IMAGE_REF,
     "jupyterhub_version": matches(r"[0-9]+\.[0-9]+\.[0-9]+", "a JupyterHub release like '5.4.2'"),
     "hub_port": number_in(1, 65535),
+    "hub_bind_address": ip_address,
     "hub_admin_users": list_of(ACCOUNT_NAME),
     "hub_users": list_of(ACCOUNT_NAME),
     "hub_passwords": passwords,

@@ -9,7 +9,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.operations import files
 
-from jhgpu.hub import ACCOUNTS_SCRIPT, HUB_DATA_DIR, HubNames, hub_files, hub_image_build
+from jhgpu.hub import ACCOUNTS_SCRIPT, HUB_DATA_DIR, HubNames, health_url, hub_files, hub_image_build
 from jhgpu.images import BUILD_LOGS_DIR
 from jhgpu.operations import docker_image, docker_image_present, hub_running
 from jhgpu.platform import docker_plan_of
@@ -38,5 +38,5 @@ hub_running(
     name=f"Run the Hub on port {host.data.hub_port}",
     compose_command=docker_plan_of(host).compose_command, project_dir=root,
     container=names.container, image=names.image, config_digest=rendered.config_digest,
-    port=host.data.hub_port,
+    health_url=health_url(host.data),
 )

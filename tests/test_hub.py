@@ -138,7 +138,7 @@ def test_no_password_reaches_any_rendered_file():
 
 def test_compose_runs_the_hub_on_its_port_across_reboots_without_a_gpu_runtime():
     compose = files(hub_port=8443, compose_project_name="lab")["docker-compose.yml"]
-    assert '- "8443:8000"' in compose
+    assert '- "0.0.0.0:8443:8000"' in compose
     assert "restart: always" in compose
     assert "- /var/run/docker.sock:/var/run/docker.sock" in compose
     assert "container_name: lab-hub" in compose and "name: lab-network" in compose
@@ -282,3 +282,16 @@ def test_the_accounts_fact_reads_json_so_a_newline_hides_no_name():
     assert listed == {"x\ncarol": False, "admin": True}
     assert "carol" not in listed
     assert HubAccounts().process([]) is None  # no Hub running
+
+
+@pytest.mark.parametrize("address, published, health", [
+    ("0.0.0.0", "0.0.0.0:8000:8000", "http://127.0.0.1:8000/hub/health"),
+    ("127.0.0.1", "127.0.0.1:8000:8000", "http://127.0.0.1:8000/hub/health"),
+    ("192.0.2.10", "192.0.2.10:8000:8000", "http://192.0.2.10:8000/hub/health"),
+    ("::1", "[::1]:8000:8000", "http://[::1]:8000/hub/health"),
+])
+def test_the_hub_is_published_on_the_bind_address_only(address, published, health):
+    from jhgpu.hub import health_url
+
+    assert f'      - "{published}"\n' in files(hub_bind_address=address)["docker-compose.yml"]
+    assert health_url(settings(hub_bind_address=address)) == health

@@ -415,3 +415,21 @@ def test_apt_candidates_fact_reads_apt_cache_show():
     assert found[utils("565")] == {"version": "565.57.01-0ubuntu0.24.04.4", "depends": [utils("580")]}
     assert found[utils("580")]["version"] == "580.173.02-0ubuntu0.24.04.1"
     assert "libnvidia-compute-580-server" in found[utils("580")]["depends"]
+
+
+@pytest.mark.parametrize("nvidia_smi, gpus", [
+    ("echo 'No devices were found'; exit 6", []),  # what nvidia-smi says, failing, when it sees no GPU
+    ("echo 'NVIDIA A100-SXM4-80GB'; echo 'NVIDIA A100-SXM4-80GB'", ["NVIDIA A100-SXM4-80GB"] * 2),
+])
+def test_the_gpu_probe_counts_gpus_only_when_nvidia_smi_succeeds(tmp_path, nvidia_smi, gpus):
+    import os
+    import subprocess
+
+    from jhgpu.facts import GpuContainerView
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(f"#!/bin/sh\n{nvidia_smi}\n")
+    fake.chmod(0o755)
+    output = subprocess.run(["sh", "-c", GpuContainerView.PROBE], capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}).stdout
+    assert GpuContainerView().process(output.splitlines())["gpus"] == gpus

@@ -232,3 +232,14 @@ def test_an_explicit_branch_below_a_cuda_13_image_is_refused_in_the_settings():
     message = refused(nvidia_driver_branch="570", notebook_images=images)
     assert "pytorch (CUDA 13, its build context images/pytorch-notebook/cuda13) needs NVIDIA driver >= 580" in message
     check(nvidia_driver_branch="580", notebook_images=images, gpu_check_image="pytorch")
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"jupyterhub_root": "/srv/o'hub"}, "setting 'jupyterhub_root' must use only letters, digits and"),
+    ({"users_home_root": "/home/jh users"}, "setting 'users_home_root' must use only letters, digits and"),
+    ({"hub_bind_address": "localhost"}, "setting 'hub_bind_address' must be an IP address of the host"),
+    ({"notebook_images": [{**FOUNDATION, "name": "hub", "display_name": "Hub"}]},
+     "image 'hub': the name is the Hub's own image's"),
+])
+def test_unsafe_paths_addresses_and_names_are_refused(overrides, expected):
+    assert expected in refused(**overrides)
