@@ -36,6 +36,7 @@ USERNAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
 # Files the account step passes through the Hub's data folder (never secrets in commands).
 ACCOUNTS_REQUEST = "accounts-request.json"
 GENERATED_PASSWORDS = "generated-passwords.tsv"
+DECLARED_RECORD = "declared-accounts.json"  # every account name the deploy declared on the host
 # The Hub's own packages beside JupyterHub (jupyterhub_version), moved together with it; each is
 # its newest release on PyPI. Their wheels' metadata: DockerSpawner 14.0.0 needs jupyterhub >= 4,
 # NativeAuthenticator 1.3.0 jupyterhub >= 4.1.6, the idle culler 2.0.0 only the Hub's REST API;
@@ -99,10 +100,23 @@ def idle_culler(data) -> tuple[list[dict], list[dict]]:
     return [service], [role]
 
 
-def hub_context(data) -> dict:
+def declared_accounts(data) -> list[str]:
+    return sorted({*data.hub_admin_users, *data.hub_users})
+
+
+def blocked_accounts(data, ever_declared) -> list[str]:
+    """Accounts the deploy once declared and no longer does: their logins are blocked (their
+    files stay). A name declared again is unblocked."""
+    return sorted(set(ever_declared) - set(declared_accounts(data)))
+
+
+def hub_context(data, ever_declared=()) -> dict:
     names = HubNames.of(data)
     images = offered_images(data)
     services, roles = idle_culler(data)
+    # The admin role's members, listed exactly: JupyterHub then revokes admin rights from anyone
+    # else at start, so a name removed from hub_admin_users is no admin any more.
+    roles = [{"name": "admin", "users": sorted(data.hub_admin_users)}, *roles]
     return {
         "config_digest_label": CONFIG_DIGEST_LABEL,
         "hub_base_image": data.hub_base_image,
@@ -120,9 +134,9 @@ def hub_context(data) -> dict:
         "data_dir": f"{data.jupyterhub_root}/{HUB_DATA_DIR}",
         "config_file": f"{data.jupyterhub_root}/jupyterhub_config.py",
         "db_url": HUB_DB_URL,
-        "admin_users": sorted(data.hub_admin_users),
-        "allowed_users": sorted(data.hub_users),
-        "declared_accounts": sorted([*data.hub_admin_users, *data.hub_users]),
+        "allowed_users": declared_accounts(data),
+        "blocked_users": blocked_accounts(data, ever_declared),
+        "declared_accounts": declared_accounts(data),
         "username_pattern": f"^{USERNAME_PATTERN}\\Z",
         "min_password_length": MIN_PASSWORD_LENGTH,
         "images": images,
@@ -153,9 +167,11 @@ class HubFiles:
     config_digest: str  # the label a Hub container made from exactly these files carries
 
 
-def hub_files(data) -> HubFiles:
+def hub_files(data, ever_declared=()) -> HubFiles:
+    """`ever_declared`: every account name the deploy has declared on this host (a record it
+    keeps there), so that names since removed are blocked."""
     env = _environment()
-    context = hub_context(data)
+    context = hub_context(data, ever_declared)
     files = {
         f"{HUB_IMAGE_DIR}/Dockerfile": env.get_template("hub.Dockerfile.j2").render(context),
         "jupyterhub_config.py": env.get_template("jupyterhub_config.py.j2").render(context),

@@ -1,8 +1,9 @@
 """The Hub's folder, the users' home root and the shared data folder, with deliberate owners.
 
 - jupyterhub_root: the Hub user's, 0750; it will hold the Hub's database and secrets.
-- users_home_root: root's, 0711; each user's folder inside is made by the Hub for that user,
-  and other accounts on the server can neither list nor read them.
+- users_home_root: root's, 0700; each user's folder inside is made by the Hub for that user,
+  owned by the notebook user's uid (1000), which on the server is often a person's login (the
+  `ubuntu` user of cloud images): only root may pass this folder, so no account reads them.
 - shared_data_dir: the Hub user's, 0755; admins put data here, users get it read-only.
 """
 
@@ -15,7 +16,7 @@ user = host.data.jupyterhub_user
 
 FOLDERS = [
     (host.data.jupyterhub_root, user, user, "750"),
-    (host.data.users_home_root, "root", "root", "711"),
+    (host.data.users_home_root, "root", "root", "700"),
     (host.data.shared_data_dir, user, user, "755"),
 ]
 

@@ -4,12 +4,15 @@ Nothing here restarts the Hub by itself: `hub_running` compares the running cont
 files and image and recreates it only when they differ, so a rerun leaves a converged Hub alone.
 """
 
+import json
 from io import StringIO
 
 from pyinfra import host
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import files
 
-from jhgpu.hub import ACCOUNTS_SCRIPT, HUB_DATA_DIR, HubNames, health_url, hub_files, hub_image_build
+from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HubNames, declared_accounts, health_url,
+                       hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR
 from jhgpu.operations import docker_image, docker_image_present, hub_running
 from jhgpu.platform import docker_plan_of
@@ -17,12 +20,18 @@ from jhgpu.platform import docker_plan_of
 root = host.data.jupyterhub_root
 user = host.data.jupyterhub_user
 names = HubNames.of(host.data)
-rendered = hub_files(host.data)
+# Every name ever declared on this host, so that names removed since are blocked.
+record = f"{root}/{HUB_DATA_DIR}/{DECLARED_RECORD}"
+ever_declared = sorted({*json.loads("".join(host.get_fact(FileContents, path=record) or ["[]"])),
+                        *declared_accounts(host.data)})
+rendered = hub_files(host.data, ever_declared)
 build = hub_image_build(host.data)
 
 # Root's alone: the Hub (root in its container) keeps password hashes and its cookie secret here.
 files.directory(name="Create the Hub's data folder", path=f"{root}/{HUB_DATA_DIR}",
                 user="root", group="root", mode="700")
+files.put(name="Record the declared accounts", src=StringIO(json.dumps(ever_declared) + "\n"), dest=record,
+          user="root", group="root", mode="600")
 files.directory(name="Create the Hub image's build folder", path=build.context, user=user, group=user)
 for path, content in rendered.files.items():
     files.put(name=f"Write {path}", src=StringIO(content), dest=f"{root}/{path}", user=user, group=user, mode="644")

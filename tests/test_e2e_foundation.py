@@ -99,7 +99,7 @@ def test_folders_have_deliberate_owners_and_modes(fresh_host):
     stat = fresh_host.ssh("stat -c '%n %U %G %a' /home/jupyterhub/JupyterHubGPU /home/jh_users /mnt/shared")
     assert stat.stdout.splitlines() == [
         "/home/jupyterhub/JupyterHubGPU jupyterhub jupyterhub 750",
-        "/home/jh_users root root 711",
+        "/home/jh_users root root 700",
         "/mnt/shared jupyterhub jupyterhub 755",
     ]
 

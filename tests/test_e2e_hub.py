@@ -202,6 +202,11 @@ def test_another_user_cannot_see_the_first_users_files(hub, browser):
     assert "hello.txt" not in list_folder(page, "bob", "work")
     assert api(page, "GET", "/user/alice/api/contents/work")["status"] != 200
     assert hub.host.ssh(f"stat -c '%a' {HOMES}/alice").stdout.strip() == "700"
+    # The host's uid 1000 (here the deploy's sudo user, on cloud images `ubuntu`) owns the users'
+    # folders, as the notebook user does in their containers, yet cannot reach them.
+    assert hub.host.ssh("id -u deployer").stdout.strip() == "1000"
+    peek = hub.host.ssh(f"runuser -u deployer -- cat {HOMES}/alice/hello.txt", check=False)
+    assert peek.returncode != 0 and "Permission denied" in peek.stderr
 
 
 def test_stopping_a_server_removes_its_container_but_not_the_files(hub, browser):
@@ -329,4 +334,25 @@ def test_a_newline_in_a_sign_up_hides_no_name_and_pending_rows_are_replaced(hub,
         log_in(browser, hub, name, generated[name])
         with pytest.raises(AssertionError, match=f"{name} could not log in"):
             log_in(browser, hub, name, stranger)
+    assert hub.deploy().changed_operations() == []
+
+
+def test_removing_a_declared_name_revokes_admin_rights_and_blocks_the_login(hub, browser):
+    generated = hub.generated_passwords()
+    hub.settings.update(hub_admin_users=["admin", "erin"], hub_users=["alice", "bob", "frank"])
+    assert hub.deploy().returncode == 0
+    assert log_in(browser, hub, "erin", generated["erin"]).goto(hub.url("/hub/admin")).status == 200
+
+    # erin goes back to a plain user, frank leaves: his login is blocked, alice's files stay.
+    hub.settings.update(hub_admin_users=["admin"], hub_users=["alice", "bob", "erin"])
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert log_in(browser, hub, "erin", generated["erin"]).goto(hub.url("/hub/admin")).status == 403
+    with pytest.raises(AssertionError, match="frank could not log in"):
+        log_in(browser, hub, "frank", generated["frank"])
+    hub.settings.update(hub_users=["bob", "erin"])
+    assert hub.deploy().returncode == 0
+    with pytest.raises(AssertionError, match="alice could not log in"):
+        log_in(browser, hub, "alice", hub.alice_password)
+    assert hub.host.ssh(f"cat {HOMES}/alice/hello.txt").stdout == "hello from alice"
     assert hub.deploy().changed_operations() == []

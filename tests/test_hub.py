@@ -110,18 +110,19 @@ def test_limits_and_idle_culling_follow_the_settings():
     assert (config.Spawner.mem_limit, config.Spawner.cpu_limit) == ("4G", 1.5)
     [culler] = config.JupyterHub.services
     assert culler["command"][-1] == "--timeout=600"
-    assert config.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
+    assert config.JupyterHub.load_roles[1]["services"] == ["idle-culler"]
 
     unlimited = hub_config(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None)
     assert (unlimited.Spawner.mem_limit, unlimited.Spawner.cpu_limit) == (None, None)
-    assert unlimited.JupyterHub.services == [] and unlimited.JupyterHub.load_roles == []
+    assert unlimited.JupyterHub.services == [] and [r["name"] for r in unlimited.JupyterHub.load_roles] == ["admin"]
 
 
 def test_accounts_are_kept_in_the_hubs_database_on_the_host():
     config = hub_config(hub_admin_users=["root-of-lab", "ada"], hub_users=["bob"])
     assert config.JupyterHub.authenticator_class.__mro__[1] is RecordingNativeAuthenticator  # NativeAuthenticator
-    assert config.Authenticator.admin_users == {"ada", "root-of-lab"}
-    assert config.Authenticator.allowed_users == {"bob"}
+    assert config.JupyterHub.load_roles[0] == {"name": "admin", "users": ["ada", "root-of-lab"]}
+    assert config.Authenticator.allowed_users == {"ada", "bob", "root-of-lab"}
+    assert config.Authenticator.blocked_users == set()
     assert config.Authenticator.allow_existing_users is True  # added in the admin panel
     assert config.JupyterHub.db_url == "sqlite:////srv/jupyterhub/data/jupyterhub.sqlite"
     assert config.JupyterHub.cookie_secret_file.startswith("/srv/jupyterhub/data/")
@@ -295,3 +296,25 @@ def test_the_hub_is_published_on_the_bind_address_only(address, published, healt
 
     assert f'      - "{published}"\n' in files(hub_bind_address=address)["docker-compose.yml"]
     assert health_url(settings(hub_bind_address=address)) == health
+
+
+def test_names_removed_from_the_declared_accounts_are_blocked_and_lose_admin():
+    from jhgpu.hub import hub_context
+
+    ever = ["ada", "admin", "bob", "carol"]
+    context = hub_context(settings(hub_admin_users=["admin"], hub_users=["ada"]), ever)
+    assert context["blocked_users"] == ["bob", "carol"]  # gone from the settings: blocked, files kept
+    assert context["roles"][0] == {"name": "admin", "users": ["admin"]}  # ada is no admin any more
+    assert hub_context(settings(hub_admin_users=["admin"], hub_users=["ada", "bob"]), ever)["blocked_users"] == ["carol"]
+
+
+def test_the_deploy_keeps_a_record_of_every_declared_name():
+    facts = fresh_host()
+    record = "/home/jupyterhub/JupyterHubGPU/data/declared-accounts.json"
+    facts["files.FileContents"] = lambda path: ['["admin", "old-user"]'] if path == record else None
+    commands = run_deploy(facts, hub_users=["alice"])
+    assert f"PUT {record}" in commands
+    config = next(c for c in commands if c == "PUT /home/jupyterhub/JupyterHubGPU/jupyterhub_config.py")
+    assert config
+    context_blocked = hub_files(settings(hub_users=["alice"]), ["admin", "alice", "old-user"]).files
+    assert "c.Authenticator.blocked_users = set(['old-user'])" in context_blocked["jupyterhub_config.py"]

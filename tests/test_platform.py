@@ -109,7 +109,7 @@ def test_hub_user_and_folders_on_a_fresh_host():
     commands = run_deploy(fresh_host("ubuntu", "20.04"))
     assert "useradd -d /home/jupyterhub -s /usr/sbin/nologin -g jupyterhub -G docker -r -m jupyterhub" in commands
     for path, mode, owner in [("/home/jupyterhub/JupyterHubGPU", "750", "jupyterhub:jupyterhub"),
-                              ("/home/jh_users", "711", "root:root"),
+                              ("/home/jh_users", "700", "root:root"),
                               ("/mnt/shared", "755", "jupyterhub:jupyterhub")]:
         assert f"chmod {mode} {path}" in commands
         assert f"chown {owner} {path}" in commands
