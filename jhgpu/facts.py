@@ -42,22 +42,38 @@ class TreeDigest(FactBase):
         return "".join(output).strip() or None
 
 
-class DockerContainer(FactBase):
-    """A container's state, image id and labels ({"running": bool, "image": ..., "labels": {...}}),
-    or None when there is no such container."""
+class HubContainers(FactBase):
+    """Every container carrying `label` (the Hub containers this deploy made, whatever their
+    Compose project): [{"name", "status", "restarting", "image", "labels"}]. "status" is Docker's
+    ("running", "restarting", "exited"...): a crash-looping container is not "running" for long."""
 
     requires_command = "docker"
 
-    def command(self, container: str) -> str:
-        return (f"docker container inspect --format '{{{{json .State.Running}}}} {{{{json .Image}}}} "
-                f"{{{{json .Config.Labels}}}}' {shlex.quote(container)} 2>/dev/null || true")
+    def command(self, label: str) -> str:
+        return (f"docker ps -aq --filter label={shlex.quote(label)} | xargs -r docker container inspect --format"
+                " '{{json .Name}} {{json .State.Status}} {{json .State.Restarting}} {{json .Image}}"
+                " {{json .Config.Labels}}'")
 
     def process(self, output):
-        line = "".join(output).strip()
-        if not line:
-            return None
-        running, image, labels = line.split(" ", 2)
-        return {"running": json.loads(running), "image": json.loads(image), "labels": json.loads(labels) or {}}
+        containers = []
+        for line in (line.strip() for line in output):
+            if line:
+                name, status, restarting, image, labels = line.split(" ", 4)
+                containers.append({"name": json.loads(name).lstrip("/"), "status": json.loads(status),
+                                   "restarting": json.loads(restarting), "image": json.loads(image),
+                                   "labels": json.loads(labels) or {}})
+        return containers
+
+
+class HttpAnswers(FactBase):
+    """Whether `url` answers with a success status from the host, within a few seconds."""
+
+    def command(self, url: str) -> str:
+        return (f"for _ in 1 2 3; do curl -sf -o /dev/null --max-time 5 {shlex.quote(url)} && echo yes && exit 0;"
+                " sleep 1; done; echo no")
+
+    def process(self, output):
+        return "".join(output).strip().endswith("yes")
 
 
 class HubAccounts(FactBase):

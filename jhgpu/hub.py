@@ -20,6 +20,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accounts.py"
 
 CONFIG_DIGEST_LABEL = "org.jupytergpu.hub-config-digest"
+ROOT_LABEL = "org.jupytergpu.jupyterhub-root"
+HOMES_LABEL = "org.jupytergpu.users-home-root"
 HUB_IMAGE_NAME = "hub"  # the Hub's image is <image_owner>/hub:latest, beside the notebook images
 HUB_IMAGE_DIR = "hub-image"  # the Hub image's build context, under jupyterhub_root
 HUB_DATA_DIR = "data"  # the Hub's database and cookie secret, under jupyterhub_root
@@ -119,6 +121,9 @@ def hub_context(data, ever_declared=()) -> dict:
     roles = [{"name": "admin", "users": sorted(data.hub_admin_users)}, *roles]
     return {
         "config_digest_label": CONFIG_DIGEST_LABEL,
+        "root_label": ROOT_LABEL,
+        "homes_label": HOMES_LABEL,
+        "jupyterhub_root": data.jupyterhub_root,
         "hub_base_image": data.hub_base_image,
         "jupyterhub_version": data.jupyterhub_version,
         "dockerspawner_version": DOCKERSPAWNER_VERSION,
@@ -159,6 +164,34 @@ def _environment() -> jinja2.Environment:
                              keep_trailing_newline=True)
     env.filters["py"] = repr  # a Python literal, for jupyterhub_config.py
     return env
+
+
+def hub_move_problems(data, containers: list[dict]) -> list[str]:
+    """What a deploy with these settings would orphan or duplicate, given the Hub containers on
+    the host (the HubContainers fact): another Hub (an earlier compose_project_name), or the
+    Hub's database or the users' files left at the paths an earlier jupyterhub_root or
+    users_home_root named."""
+    ours = HubNames.of(data).container
+    problems = []
+    for container in containers:
+        name, labels = container["name"], container["labels"]
+        if name != ours:
+            project = labels.get("com.docker.compose.project", "?")
+            problems.append(f"another Hub, container {name} of Compose project {project!r}, is on this host "
+                            f"(compose_project_name was {project!r}?): two Hubs would fight over one port or share "
+                            f"one database. Remove it first (docker rm -f {name}), or set compose_project_name "
+                            f"back to {project!r}")
+        root, homes = labels.get(ROOT_LABEL), labels.get(HOMES_LABEL)
+        if root and root != data.jupyterhub_root:
+            problems.append(f"jupyterhub_root moved from {root} to {data.jupyterhub_root}, but the Hub's database "
+                            f"(every account and password) is in {root}/{HUB_DATA_DIR}: stop the Hub "
+                            f"(docker rm -f {name}), move the folder (mv {root} {data.jupyterhub_root}) and "
+                            "rerun, or set jupyterhub_root back")
+        if homes and homes != data.users_home_root:
+            problems.append(f"users_home_root moved from {homes} to {data.users_home_root}, but the users' files "
+                            f"are in {homes}: stop the Hub and every user's server, move the folder "
+                            f"(mv {homes} {data.users_home_root}) and rerun, or set users_home_root back")
+    return problems
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from typing import Callable
 
 from pyinfra import host, logger
 from pyinfra.api import operation
@@ -18,7 +19,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt
 
-from jhgpu.facts import DockerContainer, DockerImage, GpuContainerView, HubAccounts, TreeDigest
+from jhgpu.facts import DockerImage, GpuContainerView, HttpAnswers, HubAccounts, HubContainers, TreeDigest
 from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
@@ -122,17 +123,22 @@ def docker_image_present(ref: str):
 
 @operation()
 def hub_running(compose_command: str, project_dir: str, container: str, image: str, config_digest: str,
-                health_url: str, wait_seconds: int = 180):
+                health_url: str, files_changed: Callable[[], bool], wait_seconds: int = 180):
     """The Hub up under Compose, made from the current files and image.
 
     `compose up` would report a change on every run, so the running container is compared
-    first: its config-digest label (written into docker-compose.yml) and its image id. A match
-    leaves it alone; anything else (new settings, a rebuilt image, a stopped Hub) recreates it.
+    first: its config-digest label (written into docker-compose.yml), its image id, its state
+    and whether it answers. A match leaves it alone; anything else (new settings, a rebuilt
+    image, a stopped or crash-looping Hub) recreates it, and so does a rendered file the deploy
+    just rewrote (one edited by hand and restored: the running Hub read the edited one).
     """
-    current = host.get_fact(DockerContainer, container=container)
+    current = next((c for c in host.get_fact(HubContainers, label=CONFIG_DIGEST_LABEL) or []
+                    if c["name"] == container), None)
     wanted_image = host.get_fact(DockerImage, ref=image)
-    if (current and current["running"] and current["labels"].get(CONFIG_DIGEST_LABEL) == config_digest
-            and wanted_image and current["image"] == wanted_image["id"]):
+    if (current and current["status"] == "running" and not current["restarting"]
+            and current["labels"].get(CONFIG_DIGEST_LABEL) == config_digest
+            and wanted_image and current["image"] == wanted_image["id"] and not files_changed()
+            and host.get_fact(HttpAnswers, url=health_url)):
         host.noop(f"the Hub ({container}) is running with the current settings")
         return
     yield f"cd {q(project_dir)} && {compose_command} up -d --force-recreate --remove-orphans"

@@ -33,8 +33,8 @@ files.directory(name="Create the Hub's data folder", path=f"{root}/{HUB_DATA_DIR
 files.put(name="Record the declared accounts", src=StringIO(json.dumps(ever_declared) + "\n"), dest=record,
           user="root", group="root", mode="600")
 files.directory(name="Create the Hub image's build folder", path=build.context, user=user, group=user)
-for path, content in rendered.files.items():
-    files.put(name=f"Write {path}", src=StringIO(content), dest=f"{root}/{path}", user=user, group=user, mode="644")
+written = [files.put(name=f"Write {path}", src=StringIO(content), dest=f"{root}/{path}", user=user, group=user,
+                     mode="644") for path, content in rendered.files.items()]
 files.put(name="Upload the Hub's account tool", src=str(ACCOUNTS_SCRIPT),
           dest=f"{build.context}/hub-accounts.py", user=user, group=user, mode="755")
 if host.data.build_ca_certificates:
@@ -48,4 +48,6 @@ hub_running(
     compose_command=docker_plan_of(host).compose_command, project_dir=root,
     container=names.container, image=names.image, config_digest=rendered.config_digest,
     health_url=health_url(host.data),
+    # A rendered file rewritten now (edited by hand since) means the running Hub read another.
+    files_changed=lambda: any(op.did_change() if op.is_complete() else op.will_change for op in written),
 )

@@ -136,7 +136,8 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "systemd.SystemdEnabled": {},
         "jhgpu.facts.DockerImage": lambda ref: None,
         "jhgpu.facts.TreeDigest": lambda path: None,
-        "jhgpu.facts.DockerContainer": lambda container: None,
+        "jhgpu.facts.HubContainers": lambda label: [],
+        "jhgpu.facts.HttpAnswers": lambda url: True,
         "jhgpu.facts.HubAccounts": lambda container, db_url: None,
         "jhgpu.facts.AptCandidates": lambda pattern: dict(ARCHIVES[(distro, version)]),
         # A fresh server: GPUs in it, no driver yet. Facts are read once, so the last step's

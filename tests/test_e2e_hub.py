@@ -356,3 +356,53 @@ def test_removing_a_declared_name_revokes_admin_rights_and_blocks_the_login(hub,
         log_in(browser, hub, "alice", hub.alice_password)
     assert hub.host.ssh(f"cat {HOMES}/alice/hello.txt").stdout == "hello from alice"
     assert hub.deploy().changed_operations() == []
+
+
+def wait_for_hub(hub, answering: bool, seconds: int = 60) -> None:
+    deadline = time.monotonic() + seconds
+    url = f"http://127.0.0.1:{testbed.HUB_PORT}/hub/health"
+    while (hub.host.ssh(f"curl -sf -o /dev/null --max-time 3 {url}", check=False).returncode == 0) != answering:
+        assert time.monotonic() < deadline, f"the Hub did not {'answer' if answering else 'stop answering'}"
+        time.sleep(1)
+
+
+def test_a_crash_looping_hub_is_recreated(hub):
+    """Docker reports a container that restarts again and again as running between crashes."""
+    before = hub.hub_container_id()
+    hub.host.ssh(f"docker exec {HUB} chmod -x /opt/jupyterhub/bin/jupyterhub; docker restart {HUB}", check=False)
+    wait_for_hub(hub, answering=False)
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert "Run the Hub on port 8000" in run.changed_operations()
+    assert hub.hub_container_id() != before
+    wait_for_hub(hub, answering=True)
+
+
+def test_a_hand_edited_config_is_restored_and_the_hub_rereads_it(hub):
+    config = "/home/jupyterhub/JupyterHubGPU/jupyterhub_config.py"
+    hub.host.ssh(f"echo 'c.JupyterHub.log_level = \"DEBUG\"' >> {config} && docker restart {HUB}")
+    wait_for_hub(hub, answering=True)
+    before = hub.hub_container_id()
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert {"Write jupyterhub_config.py", "Run the Hub on port 8000"} <= set(run.changed_operations())
+    assert "DEBUG" not in hub.host.ssh(f"cat {config}").stdout
+    assert hub.hub_container_id() != before
+    assert hub.deploy().changed_operations() == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"compose_project_name": "lab2"},
+     "another Hub, container jupyterhub-hub of Compose project 'jupyterhub', is on this host"),
+    ({"jupyterhub_root": "/srv/hub2"},
+     "jupyterhub_root moved from /home/jupyterhub/JupyterHubGPU to /srv/hub2, but the Hub's database"),
+    ({"users_home_root": "/srv/homes2"},
+     "users_home_root moved from /home/jh_users to /srv/homes2, but the users' files are in /home/jh_users"),
+])
+def test_settings_that_would_orphan_data_or_start_a_second_hub_are_refused(hub, change, message):
+    before = hub.hub_container_id()
+    run = run_pyinfra(write_inventory(hub.tmp / "moved.py", hub.host, **{**hub.settings, **change}))
+    assert run.returncode != 0 and message in run.output, run.output[-4000:]
+    assert hub.hub_container_id() == before  # the Hub and its data untouched
+    assert hub.host.ssh("docker ps -q --filter label=org.jupytergpu.hub-config-digest | wc -l").stdout.strip() == "1"
+    assert hub.host.ssh("ls /srv", check=False).stdout.strip() == ""

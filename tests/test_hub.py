@@ -181,14 +181,34 @@ from recorded import run_deploy  # noqa: E402
 from recorded_hosts import fresh_host  # noqa: E402
 
 
-def with_running_hub(facts: dict, digest: str, accounts: dict[str, bool]) -> dict:
-    """A host whose Hub container runs from the current hub image, labelled with `digest`."""
+def with_running_hub(facts: dict, digest: str, accounts: dict[str, bool], rendered: dict[str, str] | None = None,
+                     status: str = "running", answers: bool = True) -> dict:
+    """A host whose Hub container runs from the current hub image, labelled with `digest`, with
+    the `rendered` files (name -> content) in place."""
+    import hashlib
+
     images = {"jupytergpu/hub:latest": {"id": "sha256:hub", "labels": {}}}
+    root = "/home/jupyterhub/JupyterHubGPU"
+    on_disk = {f"{root}/{name}": hashlib.sha1(content.encode()).hexdigest() for name, content in (rendered or {}).items()}
+    owned = {"user": "jupyterhub", "group": "jupyterhub", "mode": 644}
+    folders = {root, f"{root}/hub-image"} if rendered else set()
+    directory = facts["files.Directory"]
     return {**facts,
+            "files.Directory": lambda path: {**owned, "mode": 750} if path in folders else directory(path),
+            "files.File": lambda path: owned if path in on_disk else None,
+            "files.Sha1File": lambda path: on_disk.get(path),
             "jhgpu.facts.DockerImage": lambda ref: images.get(ref),
-            "jhgpu.facts.DockerContainer": lambda container: {
-                "running": True, "image": "sha256:hub", "labels": {CONFIG_DIGEST_LABEL: digest}},
+            "jhgpu.facts.HubContainers": lambda label: [{
+                "name": "jupyterhub-hub", "status": status, "restarting": False, "image": "sha256:hub",
+                "labels": {CONFIG_DIGEST_LABEL: digest}}],
+            "jhgpu.facts.HttpAnswers": lambda url: answers,
             "jhgpu.facts.HubAccounts": lambda container, db_url: accounts}
+
+
+def converged_hub(**overrides) -> dict:
+    """A host whose Hub runs from exactly the files these settings render."""
+    rendered = hub_files(settings(**overrides), ["admin", *overrides.get("hub_users", [])])
+    return with_running_hub(fresh_host(), rendered.config_digest, {"admin": True}, rendered.files)
 
 
 @pytest.mark.parametrize("distro, version, compose", [
@@ -262,10 +282,38 @@ def test_an_unauthorized_row_under_a_declared_name_is_replaced():
 
 
 def test_a_converged_hub_is_left_alone():
-    digest = hub_files(settings()).config_digest
-    commands = run_deploy(with_running_hub(fresh_host(), digest, {"admin": True}))
+    commands = run_deploy(converged_hub())
     assert not any(" up -d" in c for c in commands)
     assert not any("jupytergpu-hub-accounts" in c for c in commands)
+
+
+@pytest.mark.parametrize("change", [
+    {"status": "restarting"},  # crash-looping: Docker restarts it again and again
+    {"answers": False},  # "running", but its health endpoint does not answer
+    {"rendered": {}},  # its files were edited by hand: the deploy restores them, the Hub must reread them
+])
+def test_a_hub_that_is_not_really_converged_is_recreated(change):
+    rendered = hub_files(settings(), ["admin"])
+    facts = with_running_hub(fresh_host(), rendered.config_digest, {"admin": True},
+                             **{"rendered": rendered.files, **change})
+    assert any(" up -d --force-recreate" in c for c in run_deploy(facts))
+
+
+def test_a_second_hub_or_moved_data_is_refused_before_any_change():
+    from jhgpu.hub import HOMES_LABEL, ROOT_LABEL
+    from jhgpu.settings import SettingsError
+
+    old = {"name": "oldlab-hub", "status": "running", "restarting": False, "image": "sha256:hub",
+           "labels": {CONFIG_DIGEST_LABEL: "x", "com.docker.compose.project": "oldlab",
+                      ROOT_LABEL: "/srv/oldhub", HOMES_LABEL: "/srv/homes"}}
+    facts = {**fresh_host(), "jhgpu.facts.HubContainers": lambda label: [old]}
+    with pytest.raises(SettingsError) as error:
+        run_deploy(facts)
+    message = str(error.value)
+    assert "another Hub, container oldlab-hub of Compose project 'oldlab', is on this host" in message
+    assert ("jupyterhub_root moved from /srv/oldhub to /home/jupyterhub/JupyterHubGPU, but the Hub's database "
+            "(every account and password) is in /srv/oldhub/data") in message
+    assert "users_home_root moved from /srv/homes to /home/jh_users, but the users' files are in /srv/homes" in message
 
 
 def test_changed_settings_or_a_rebuilt_image_recreate_the_hub_but_never_existing_accounts():
