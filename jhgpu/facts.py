@@ -29,6 +29,18 @@ class DockerImage(FactBase):
         return {"id": json.loads(image_id), "labels": json.loads(labels) or {}}
 
 
+class DanglingImages(FactBase):
+    """Ids of untagged images carrying `label`: what this deploy's rebuilds superseded."""
+
+    requires_command = "docker"
+
+    def command(self, label: str) -> str:
+        return f"docker images -q --no-trunc --filter dangling=true --filter label={shlex.quote(label)}"
+
+    def process(self, output):
+        return [line.strip() for line in output if line.strip()]
+
+
 class TreeDigest(FactBase):
     """A sha256 over the names and contents of every file in a folder, or None if it is missing.
     File times and owners are left out: only what a build would see counts."""

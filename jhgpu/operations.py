@@ -17,9 +17,9 @@ from pyinfra.api import operation
 from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import apt
+from pyinfra.operations import apt, files
 
-from jhgpu.facts import DockerImage, GpuContainerView, HttpAnswers, HubAccounts, HubContainers, TreeDigest
+from jhgpu.facts import DanglingImages, DockerImage, GpuContainerView, HttpAnswers, HubAccounts, HubContainers, TreeDigest
 from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
@@ -35,6 +35,19 @@ def git_archive(repo: str, ref: str) -> str:
     archive.close()
     atexit.register(os.unlink, archive.name)
     return archive.name
+
+
+@operation()
+def signed_apt_source(source: str, lines: list[str], key_url: str | None = None, keyring: str | None = None):
+    """/etc/apt/sources.list.d/<source>.list written whole (so a changed mirror replaces the old
+    line), and the key at `key_url` in `keyring`, fetched when the file is missing: the
+    keyring's name carries a digest of its URL (see jhgpu.platform.keyring_path), so a new key
+    URL means a new file."""
+    if key_url:
+        yield from files.directory._inner(path="/etc/apt/keyrings", mode="755")
+        yield from files.download._inner(src=key_url, dest=keyring, mode="644")
+    content = "".join(f"{line}\n" for line in lines)
+    yield from files.put._inner(src=io.StringIO(content), dest=f"/etc/apt/sources.list.d/{source}.list", mode="644")
 
 
 @operation()
@@ -109,6 +122,17 @@ def docker_image(build: ImageBuild, log_dir: str):
            f" --label {DIGEST_LABEL}={digest} -t {q(build.ref)} {args} {q(build.context)} > {q(log)} 2>&1;"
            f" then tail -n 40 {q(log)} >&2; echo 'building {build.ref} failed; full log on the host: {log}' >&2;"
            " exit 1; fi")
+
+
+@operation()
+def superseded_images_removed(label: str):
+    """Remove the untagged images a rebuild left behind (multi-GB each), those carrying `label`
+    only; Docker keeps any that a container still uses (a user's server not yet restarted)."""
+    dangling = host.get_fact(DanglingImages, label=label)
+    if not dangling:
+        host.noop("no superseded image is left")
+        return
+    yield f"docker image prune -f --filter label={q(label)}"
 
 
 @operation()

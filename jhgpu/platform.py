@@ -103,6 +103,14 @@ def docker_plan(release: Release, docker_source: str, docker_ce_repo_url: str,
     return DockerPlan(packages=packages, compose_command="docker compose")
 
 
+def keyring_path(name: str, key_url: str) -> str:
+    """Where a repository's key is kept: named after the repository and its URL, so that a
+    changed URL is fetched anew rather than the old key kept."""
+    import hashlib
+
+    return f"/etc/apt/keyrings/{name}-{hashlib.sha256(key_url.encode()).hexdigest()[:8]}.asc"
+
+
 # --- the same decisions for the host being deployed (facts read through pyinfra) ---------------
 
 

@@ -1,22 +1,18 @@
 """Docker engine and Compose, from the OS archive or Docker's own repository."""
 
 from pyinfra import host
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import systemd
 
-from jhgpu.operations import apt_install
-from jhgpu.platform import docker_plan_of, release_of
+from jhgpu.operations import apt_install, signed_apt_source
+from jhgpu.platform import docker_plan_of, keyring_path, release_of
 
 plan = docker_plan_of(host)
 
 if plan.apt_repo_url:
-    keyring = "/etc/apt/keyrings/docker.asc"
-    files.directory(name="Create the apt keyrings folder", path="/etc/apt/keyrings", mode="755")
-    files.download(name="Download Docker's apt key", src=f"{plan.apt_repo_url}/gpg", dest=keyring, mode="644")
-    apt.repo(
-        name="Add Docker's apt repository",
-        src=f"deb [signed-by={keyring}] {plan.apt_repo_url} {release_of(host).codename} stable",
-        filename="docker",
-    )
+    key_url = f"{plan.apt_repo_url}/gpg"
+    keyring = keyring_path("docker", key_url)
+    signed_apt_source(name="Add Docker's apt repository and key", source="docker", key_url=key_url, keyring=keyring,
+                      lines=[f"deb [signed-by={keyring}] {plan.apt_repo_url} {release_of(host).codename} stable"])
 
 apt_install(name="Install Docker and Compose", packages=plan.packages)
 

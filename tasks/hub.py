@@ -13,8 +13,8 @@ from pyinfra.operations import files
 
 from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HubNames, declared_accounts, health_url,
                        hub_files, hub_image_build)
-from jhgpu.images import BUILD_LOGS_DIR
-from jhgpu.operations import docker_image, docker_image_present, hub_running
+from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
+from jhgpu.operations import docker_image, docker_image_present, hub_running, superseded_images_removed
 from jhgpu.platform import docker_plan_of
 
 root = host.data.jupyterhub_root
@@ -51,3 +51,5 @@ hub_running(
     # A rendered file rewritten now (edited by hand since) means the running Hub read another.
     files_changed=lambda: any(op.did_change() if op.is_complete() else op.will_change for op in written),
 )
+# Last, once the Hub runs from its new image: what the rebuilds (notebook images, the Hub's) left.
+superseded_images_removed(name="Remove images the rebuilds superseded", label=DIGEST_LABEL)

@@ -7,11 +7,11 @@ A host already running its driver is left alone.
 """
 
 from pyinfra import host
-from pyinfra.operations import apt, server
+from pyinfra.operations import server
 
 from jhgpu.facts import NvidiaKernelModule
 from jhgpu.nvidia import driver_plan, gpu_plan_of, host_driver_facts, reboot_reason
-from jhgpu.operations import apt_install, stop_for_reboot
+from jhgpu.operations import apt_install, signed_apt_source, stop_for_reboot
 from jhgpu.platform import release_of
 
 release = release_of(host)
@@ -21,9 +21,9 @@ if branch:
     candidates, packages, installed = host_driver_facts(host)
     plan = driver_plan(release, branch, host.data.nvidia_driver_flavour, packages, candidates,
                        host.data.debian_mirror_url)
-    for line in plan.sources:
-        apt.repo(name=f"Enable Debian's non-free components ({line.split()[2]})", src=line,
-                 filename="debian-nvidia-driver")
+    if plan.sources:
+        signed_apt_source(name="Enable Debian's non-free components", source="debian-nvidia-driver",
+                          lines=list(plan.sources))
     apt_install(name=f"Install the NVIDIA {plan.branch} driver", packages=list(plan.packages))
 
     reason = reboot_reason(plan, packages, installed and installed["version"], host.get_fact(NvidiaKernelModule))

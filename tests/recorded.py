@@ -66,7 +66,14 @@ def _in_repo():
         os.chdir(old)
 
 
-def run_deploy(facts: dict[str, Any], **settings: Any) -> list[str]:
+class Commands(list):
+    """The commands a recorded deploy ran, and `uploads`: remote path -> text, for files
+    uploaded from memory (rendered files, apt sources)."""
+
+    uploads: dict[str, str]
+
+
+def run_deploy(facts: dict[str, Any], **settings: Any) -> Commands:
     """Plan and execute deploy.py for one recorded host; return the shell commands it ran
     (file uploads appear as 'PUT <remote path>')."""
     recorded = RecordedHost(facts)
@@ -74,7 +81,8 @@ def run_deploy(facts: dict[str, Any], **settings: Any) -> list[str]:
     inventory = Inventory(([(HOST, data)], {}))
     state = State(inventory, Config())
     state.cwd = str(REPO)
-    commands: list[str] = []
+    commands = Commands()
+    commands.uploads = {}
 
     def get_fact(state, host, cls, args=None, kwargs=None, **_):
         return recorded.get(cls, dict(kwargs or {}))
@@ -88,6 +96,8 @@ def run_deploy(facts: dict[str, Any], **settings: Any) -> list[str]:
 
     def put_file(self, filename_or_io, remote_filename, *args, **kwargs):
         commands.append(f"PUT {remote_filename}")
+        if hasattr(filename_or_io, "getvalue"):
+            commands.uploads[remote_filename] = filename_or_io.getvalue()
         return True
 
     with _in_repo(), ctx_state.use(state), mock.patch("pyinfra.is_cli", True), \

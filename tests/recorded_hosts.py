@@ -136,6 +136,7 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "systemd.SystemdEnabled": {},
         "jhgpu.facts.DockerImage": lambda ref: None,
         "jhgpu.facts.TreeDigest": lambda path: None,
+        "jhgpu.facts.DanglingImages": lambda label: [],
         "jhgpu.facts.HubContainers": lambda label: [],
         "jhgpu.facts.HttpAnswers": lambda url: True,
         "jhgpu.facts.HubAccounts": lambda container, db_url: None,

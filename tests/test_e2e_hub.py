@@ -350,7 +350,7 @@ def test_removing_a_declared_name_revokes_admin_rights_and_blocks_the_login(hub,
     assert log_in(browser, hub, "erin", generated["erin"]).goto(hub.url("/hub/admin")).status == 403
     with pytest.raises(AssertionError, match="frank could not log in"):
         log_in(browser, hub, "frank", generated["frank"])
-    hub.settings.update(hub_users=["bob", "erin"])
+    hub.settings.update(hub_users=["bob", "erin"], hub_passwords={})  # alice leaves too
     assert hub.deploy().returncode == 0
     with pytest.raises(AssertionError, match="alice could not log in"):
         log_in(browser, hub, "alice", hub.alice_password)

@@ -120,6 +120,10 @@ def test_changing_one_stage_rebuilds_it_and_its_descendants_only(scenario):
     for name in ["scipy-notebook", "tensorflow-notebook", "frozen-notebook"]:
         assert after[name] != before[name], f"{name} was not rebuilt"
     assert "second edition" in scenario.run_in("tensorflow-notebook", "cat /opt/conda/scipy-notebook.txt").stdout
+    # The superseded images (several GB each on a real server) are gone.
+    assert "Remove images the rebuilds superseded" in run.changed_operations()
+    for name in ["scipy-notebook", "tensorflow-notebook", "frozen-notebook"]:
+        assert scenario.host.ssh(f"docker image inspect {before[name]}", check=False).returncode != 0, name
     assert scenario.deploy().changed_operations() == []
 
 

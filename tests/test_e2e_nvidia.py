@@ -13,6 +13,7 @@ import json
 import pytest
 
 from conftest import run_pyinfra, write_inventory
+from jhgpu.platform import keyring_path
 from testbed import nvidia_standins, testbed
 
 pytestmark = pytest.mark.e2e
@@ -46,16 +47,17 @@ def test_the_deploy_installs_the_toolkit_and_stops_at_the_missing_gpu(fresh_host
     assert run.returncode != 0
     assert NO_GPU in run.output, run.output[-4000:]
     changed = run.changed_operations()
-    for step in ("Download the NVIDIA Container Toolkit's apt key", "Add the NVIDIA Container Toolkit's apt repository",
+    for step in ("Add the NVIDIA Container Toolkit's apt repository and key",
                  f"Install the NVIDIA Container Toolkit {nvidia_standins.TOOLKIT_VERSION}", "Add the nvidia runtime to Docker (restarts Docker if it changed)",
                  "Run the Hub on port 8000"):
         assert step in changed, f"{step!r} did not run"
 
 
 def test_the_repository_is_trusted_through_its_own_keyring(fresh_host):
+    keyring = keyring_path("nvidia-container-toolkit", f"http://127.0.0.1:{nvidia_standins.PORT}/gpgkey")
     source = fresh_host.ssh("cat /etc/apt/sources.list.d/nvidia-container-toolkit.list").stdout
-    assert "deb [signed-by=/etc/apt/keyrings/nvidia-container-toolkit.asc] http://127.0.0.1:8089/stable/deb/$(ARCH) /" in source
-    assert "BEGIN PGP PUBLIC KEY BLOCK" in fresh_host.ssh("cat /etc/apt/keyrings/nvidia-container-toolkit.asc").stdout
+    assert source == f"deb [signed-by={keyring}] http://127.0.0.1:8089/stable/deb/$(ARCH) /\n"
+    assert "BEGIN PGP PUBLIC KEY BLOCK" in fresh_host.ssh(f"cat {keyring}").stdout
     # apt checked the InRelease signature against that key alone: it is in no global keyring.
     assert fresh_host.ssh("ls /etc/apt/trusted.gpg.d/ | grep -ci nvidia", check=False).stdout.strip() == "0"
     assert toolkit_versions(fresh_host) == {nvidia_standins.TOOLKIT_VERSION}

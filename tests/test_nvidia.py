@@ -15,6 +15,7 @@ import pytest
 
 from jhgpu.facts import AptCandidates, NvidiaDriverPackage, NvidiaGpus, NvidiaKernelModule
 from jhgpu.nvidia import GpuStackError, daemon_json_with_nvidia_runtime
+from jhgpu.platform import keyring_path
 from jhgpu.settings import SettingsError
 from recorded import run_deploy
 from recorded_hosts import (ARCHIVES, DEBIAN_NON_FREE, OS_RELEASES, fresh_host, modules, transitional,
@@ -125,9 +126,9 @@ def test_a_branch_the_archive_lacks_is_refused_naming_what_it_offers():
 def test_debian_gets_its_non_free_driver_with_the_kernels_headers(version):
     codename = {"12": "bookworm", "13": "trixie"}[version]
     commands = run_deploy(fresh_host("debian", version))
-    sources = [c for c in commands if "debian-nvidia-driver.list" in c]
-    assert any(f"deb http://deb.debian.org/debian {codename} contrib non-free non-free-firmware" in c for c in sources)
-    assert any(f"{codename}-updates contrib non-free non-free-firmware" in c for c in sources)
+    assert commands.uploads["/etc/apt/sources.list.d/debian-nvidia-driver.list"] == (
+        f"deb http://deb.debian.org/debian {codename} contrib non-free non-free-firmware\n"
+        f"deb http://deb.debian.org/debian {codename}-updates contrib non-free non-free-firmware\n")
     assert driver_packages(commands) == ["firmware-nvidia-gsp", "linux-headers-amd64", "nvidia-kernel-dkms",
                                          "nvidia-smi", "libcuda1", "libnvidia-ml1"]
     assert stops_for_reboot(commands)
@@ -316,8 +317,9 @@ def test_the_toolkit_comes_from_nvidias_signed_repository(distro, version):
     repo = next(i for i, c in enumerate(commands) if "sources.list.d/nvidia-container-toolkit.list" in c)
     install = next(i for i, c in enumerate(commands) if APT_INSTALL in c and "nvidia-container-toolkit" in c)
     assert key < repo < install
-    assert ("deb [signed-by=/etc/apt/keyrings/nvidia-container-toolkit.asc] "
-            "https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /") in commands[repo]
+    keyring = keyring_path("nvidia-container-toolkit", "https://nvidia.github.io/libnvidia-container/gpgkey")
+    assert commands.uploads["/etc/apt/sources.list.d/nvidia-container-toolkit.list"] == (
+        f"deb [signed-by={keyring}] https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /\n")
     assert not any("nvidia-docker2" in c for c in commands)
     # NVIDIA's four packages, pinned together at nvidia_container_toolkit_version.
     assert installs(commands[install:])[0] == ["--allow-downgrades", "nvidia-container-toolkit=1.20.0-1",
@@ -340,7 +342,8 @@ def test_a_mirror_serves_the_toolkit():
     commands = run_deploy(fresh_host(), nvidia_container_toolkit_repo_url="https://mirror.example.org/nct/",
                           nvidia_container_toolkit_key_url="https://mirror.example.org/nct/gpgkey")
     assert any("https://mirror.example.org/nct/gpgkey" in c for c in commands)
-    assert any("https://mirror.example.org/nct/$(ARCH) /" in c for c in commands)
+    assert "https://mirror.example.org/nct/$(ARCH) /" in commands.uploads[
+        "/etc/apt/sources.list.d/nvidia-container-toolkit.list"]
 
 
 def test_docker_gets_the_nvidia_runtime_and_restarts_only_when_daemon_json_changed():
@@ -433,3 +436,21 @@ def test_the_gpu_probe_counts_gpus_only_when_nvidia_smi_succeeds(tmp_path, nvidi
     output = subprocess.run(["sh", "-c", GpuContainerView.PROBE], capture_output=True, text=True,
                             env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}).stdout
     assert GpuContainerView().process(output.splitlines())["gpus"] == gpus
+
+
+def test_a_changed_mirror_or_key_url_replaces_the_source_and_fetches_the_key_anew():
+    facts = fresh_host("ubuntu", "24.04")
+    source = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
+    old_keyring = keyring_path("nvidia-container-toolkit", "https://nvidia.github.io/libnvidia-container/gpgkey")
+    present = {"user": "root", "group": "root", "mode": 644}
+    facts["files.File"] = lambda path: present if path in (source, old_keyring) else None
+    facts["files.Sha1File"] = lambda path: "0" * 40 if path == source else None  # the old source line
+    unchanged = run_deploy(facts)
+    assert not any("libnvidia-container/gpgkey" in c for c in unchanged)  # the key in place is kept
+
+    moved = run_deploy(facts, nvidia_container_toolkit_repo_url="https://mirror.example.org/nct",
+                       nvidia_container_toolkit_key_url="https://mirror.example.org/nct/gpgkey")
+    new_keyring = keyring_path("nvidia-container-toolkit", "https://mirror.example.org/nct/gpgkey")
+    assert new_keyring != old_keyring
+    assert any("https://mirror.example.org/nct/gpgkey" in c for c in moved)
+    assert moved.uploads[source] == f"deb [signed-by={new_keyring}] https://mirror.example.org/nct/$(ARCH) /\n"

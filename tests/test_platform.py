@@ -7,7 +7,7 @@ at install time; the Debian 12 path is also proven live by the end-to-end test.
 
 import pytest
 
-from jhgpu.platform import SUPPORTED, UnsupportedHost, docker_plan, supported_release
+from jhgpu.platform import SUPPORTED, UnsupportedHost, docker_plan, keyring_path, supported_release
 from recorded import REPO, run_deploy
 from recorded_hosts import OS_RELEASES, distribution, fresh_host
 
@@ -92,8 +92,10 @@ def test_docker_ce_comes_from_dockers_signed_repository(distro, version):
     repo_line = next(i for i, c in enumerate(commands) if "sources.list.d/docker.list" in c)
     docker_install = next(i for i, c in enumerate(commands) if "docker-ce " in c and APT_INSTALL in c)
     assert key_download < repo_line < docker_install
-    assert (f"deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/{distro} "
-            f"{codename} stable") in commands[repo_line]
+    keyring = keyring_path("docker", f"https://download.docker.com/linux/{distro}/gpg")
+    assert commands.uploads["/etc/apt/sources.list.d/docker.list"] == (
+        f"deb [signed-by={keyring}] https://download.docker.com/linux/{distro} {codename} stable\n")
+    assert any("mv /tmp/pyinfra-" in c and keyring in c for c in commands)
     assert commands[docker_install - 1] == "apt-get update"
     assert installs(commands)[-1] == ["docker-ce", "docker-ce-cli", "containerd.io",
                                       "docker-buildx-plugin", "docker-compose-plugin"]
