@@ -42,12 +42,14 @@ class DanglingImages(FactBase):
 
 
 class TreeDigest(FactBase):
-    """A sha256 over the names and contents of every file in a folder, or None if it is missing.
-    File times and owners are left out: only what a build would see counts."""
+    """A sha256 over the names and contents of every file in a folder (but `exclude`, a file
+    at its top), or None if it is missing. File times and owners are left out: only what a
+    build would see counts."""
 
-    def command(self, path: str) -> str:
+    def command(self, path: str, exclude: str = "") -> str:
         path = shlex.quote(path)
-        return (f"if [ -d {path} ]; then cd {path} && find . \\( -type f -o -type l \\) -print0"
+        skip = f" ! -path {shlex.quote('./' + exclude)}" if exclude else ""
+        return (f"if [ -d {path} ]; then cd {path} && find . \\( -type f -o -type l \\){skip} -print0"
                 " | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1; fi")
 
     def process(self, output):

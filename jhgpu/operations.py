@@ -74,12 +74,16 @@ def docker_stacks_checkout(repo: str, ref: str, dest: str, patches_dir: str, mar
                            patch_names: list[str], owner: str):
     """A clean tree of `repo` at `ref` in `dest`, with the patches in `patches_dir` applied.
 
-    The tree records what it was made from (`marker`: the ref and each patch's digest); a tree
-    that matches is left alone. Anything else is rebuilt from scratch beside it and swapped in
-    only once every patch applied, so a broken patch leaves the old tree and images untouched.
+    The tree records what it was made from (`marker`: the ref and each patch's digest) and a
+    digest of its files; a tree that matches both is left alone, so a damaged checkout (a file
+    edited or deleted by hand) is made anew. Anything else is rebuilt from scratch beside it and
+    swapped in only once every patch applied, so a broken patch leaves the old tree and images
+    untouched.
     """
-    marker_file = f"{dest}/.jhgpu-checkout"
-    if host.get_fact(FileContents, path=marker_file) == marker.splitlines():
+    marker_name = ".jhgpu-checkout"
+    recorded = host.get_fact(FileContents, path=f"{dest}/{marker_name}") or []
+    if (recorded[:-1] == marker.splitlines()
+            and recorded[-1:] == [f"tree {host.get_fact(TreeDigest, path=dest, exclude=marker_name)}"]):
         host.noop(f"docker-stacks at {ref[:12]} with {len(patch_names)} patch(es) is in place")
         return
     new = f"{dest}.new"
@@ -98,7 +102,8 @@ def docker_stacks_checkout(repo: str, ref: str, dest: str, patches_dir: str, mar
         yield (f"cd {q(new)} && if ! git apply --check {patch}; then"
                f" echo 'patch {name} does not apply to docker-stacks at {ref}' >&2; exit 1; fi"
                f" && git apply {patch}")
-    yield f"printf %s {q(marker)} > {q(new + '/.jhgpu-checkout')}"
+    tree = TreeDigest().command(new, exclude=marker_name)
+    yield f"printf %s {q(marker)} > {q(f'{new}/{marker_name}')} && echo \"tree $({tree})\" >> {q(f'{new}/{marker_name}')}"
     yield f"chown -R {q(owner)}: {q(new)} && rm -rf {q(dest)} && mv {q(new)} {q(dest)}"
 
 

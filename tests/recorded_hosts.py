@@ -135,7 +135,7 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "systemd.SystemdStatus": {},
         "systemd.SystemdEnabled": {},
         "jhgpu.facts.DockerImage": lambda ref: None,
-        "jhgpu.facts.TreeDigest": lambda path: None,
+        "jhgpu.facts.TreeDigest": lambda path, exclude="": None,
         "jhgpu.facts.DanglingImages": lambda label: [],
         "jhgpu.facts.HubContainers": lambda label: [],
         "jhgpu.facts.HttpAnswers": lambda url: True,

@@ -127,6 +127,19 @@ def test_changing_one_stage_rebuilds_it_and_its_descendants_only(scenario):
     assert scenario.deploy().changed_operations() == []
 
 
+def test_a_damaged_checkout_is_made_anew_without_rebuilding_anything(scenario):
+    before = scenario.image_ids()
+    checkout = "/home/jupyterhub/JupyterHubGPU/docker-stacks/images"
+    scenario.host.ssh(f"rm {checkout}/minimal-notebook/Dockerfile && echo '# edited' >> {checkout}/base-notebook/Dockerfile")
+    run = scenario.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert any(name.startswith("Check out docker-stacks at") for name in run.changed_operations())
+    assert "# edited" not in scenario.host.ssh(f"cat {checkout}/base-notebook/Dockerfile").stdout
+    assert scenario.host.ssh(f"test -f {checkout}/minimal-notebook/Dockerfile", check=False).returncode == 0
+    assert built(run) == [] and scenario.image_ids() == before  # the same content: nothing to rebuild
+    assert scenario.deploy().changed_operations() == []
+
+
 def test_a_patch_that_no_longer_applies_stops_before_any_build(scenario):
     before = scenario.image_ids()
     ref = scenario.settings["docker_stacks_ref"]

@@ -150,3 +150,20 @@ def test_default_chain_fetches_the_pinned_upstream_commit_and_builds_on_cuda():
 def test_the_deploy_knows_the_compose_command_it_installs(distro, version, source, command):
     release = next(r for r in SUPPORTED if (r.distro, r.version) == (distro, version))
     assert docker_plan(release, source, "https://download.docker.com/linux").compose_command == command
+
+
+def test_a_checkout_whose_files_changed_is_made_anew():
+    """The checkout records a digest of its files: one edited or deleted by hand no longer matches."""
+    from jhgpu.images import checkout_marker, patch_files
+    from recorded import default_settings
+
+    settings = default_settings()
+    dest = "/home/jupyterhub/JupyterHubGPU/docker-stacks"
+    marker = checkout_marker(settings["docker_stacks_ref"], patch_files(str(REPO / "files" / "docker-stacks-patches")))
+    recorded = [*marker.splitlines(), "tree abc123"]
+    facts = fresh_host("ubuntu", "24.04")
+    facts["files.FileContents"] = lambda path: recorded if path == f"{dest}/.jhgpu-checkout" else None
+    for digest, fetched in [("abc123", False), ("def456", True)]:
+        facts["jhgpu.facts.TreeDigest"] = lambda path, exclude="", digest=digest: digest if path == dest else None
+        commands = run_deploy(facts, gpu_enabled=False)
+        assert any("fetch -q --depth 1" in c for c in commands) is fetched
