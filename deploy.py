@@ -15,5 +15,6 @@ local.include("tasks/folders.py")
 local.include("tasks/preload_images.py")
 local.include("tasks/notebook_images.py")
 local.include("tasks/hub.py")
+local.include("tasks/user_egress.py")  # once the Hub's network exists
 local.include("tasks/hub_accounts.py")
 local.include("tasks/gpu_check.py")  # last: a user container sees the GPUs

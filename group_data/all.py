@@ -144,6 +144,11 @@ user_mem_limit = "8G"
 # CPU limit of each user's container, in cores (2, 0.5); None for no limit.
 user_cpu_limit = 4
 
+# Addresses (or networks, like "10.0.0.0/8") that users' containers may not reach. By default
+# the cloud metadata service, which AWS, GCP, Azure and Oracle serve on 169.254.169.254: from it
+# any user could read the instance's credentials (Zero to JupyterHub blocks it too). IPv4 only.
+user_blocked_addresses = ["169.254.169.254"]
+
 # Stop servers idle for this many seconds (their files stay); None never stops them.
 idle_cull_timeout = 3600
 

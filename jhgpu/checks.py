@@ -232,6 +232,17 @@ def ip_address(value: Any) -> None:
         raise Invalid(f"must be an IP address of the host (like '0.0.0.0' or '127.0.0.1'), got {value!r}") from None
 
 
+def ipv4_network(value: Any) -> None:
+    import ipaddress
+
+    is_type(str)(value)
+    try:
+        ipaddress.IPv4Network(value, strict=False)
+    except ValueError:
+        raise Invalid(f"must be an IPv4 address or network (like '169.254.169.254' or '10.0.0.0/8'), "
+                      f"got {value!r}") from None
+
+
 def gpu_count(value: Any) -> None:
     if value != "all":
         within("must be 'all' or a number of GPUs:", number_in(1), value)

@@ -166,6 +166,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def render(template: str, context: dict) -> str:
+    """One file of templates/ with these values."""
+    return _environment().get_template(template).render(context)
+
+
 def hub_move_problems(data, containers: list[dict]) -> list[str]:
     """What a deploy with these settings would orphan or duplicate, given the Hub containers on
     the host (the HubContainers fact): another Hub (an earlier compose_project_name), or the

@@ -19,8 +19,8 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 
-from jhgpu.facts import DanglingImages, DockerImage, GpuContainerView, HttpAnswers, HubAccounts, HubContainers, TreeDigest
-from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS
+from jhgpu.facts import DanglingImages, DockerImage, EgressRules, GpuContainerView, HttpAnswers, HubAccounts, HubContainers, TreeDigest
+from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS, HubNames
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
 
@@ -127,6 +127,18 @@ def docker_image(build: ImageBuild, log_dir: str):
            f" --label {DIGEST_LABEL}={digest} -t {q(build.ref)} {args} {q(build.context)} > {q(log)} 2>&1;"
            f" then tail -n 40 {q(log)} >&2; echo 'building {build.ref} failed; full log on the host: {log}' >&2;"
            " exit 1; fi")
+
+
+@operation()
+def user_egress_blocked(data, unit: str):
+    """The rules for user_blocked_addresses in force: (re)applied by their systemd unit when the
+    live rules differ (new settings, a Hub network made anew)."""
+    from jhgpu.egress import CHAIN, rules_in_force
+
+    if rules_in_force(data, host.get_fact(EgressRules, network=HubNames.of(data).network, chain=CHAIN)):
+        host.noop("users' containers are kept from the blocked addresses")
+        return
+    yield f"systemctl restart {q(unit)}"
 
 
 @operation()

@@ -18,8 +18,9 @@ from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
 from jhgpu.checks import (ACCOUNT_NAME, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
-                          git_repo, gpu_count, image_archive, ip_address, is_type, list_of, local_folder, matches, memory_size,
-                          notebook_images, number_in, one_of, optional, passwords, path_under, pem_certificates, url)
+                          git_repo, gpu_count, image_archive, ip_address, ipv4_network, is_type, list_of,
+                          local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
+                          passwords, path_under, pem_certificates, url)
 from jhgpu.cuda import chain_cuda, judge_driver
 from jhgpu.images import is_local_repo
 from jhgpu.nvidia import AUTO, FLAVOURS
@@ -65,6 +66,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "user_mem_limit": optional(memory_size),
     "user_cpu_limit": optional(number_in(0.1, None, int, float)),
     "idle_cull_timeout": optional(number_in(60)),
+    "user_blocked_addresses": list_of(ipv4_network),
     "nvidia_driver_branch": optional(driver_branch),
     "nvidia_driver_flavour": one_of(*FLAVOURS),
     "nvidia_allow_reboot": is_type(bool),

@@ -139,6 +139,7 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "jhgpu.facts.DanglingImages": lambda label: [],
         "jhgpu.facts.HubContainers": lambda label: [],
         "jhgpu.facts.HttpAnswers": lambda url: True,
+        "jhgpu.facts.EgressRules": lambda network, chain: None,
         "jhgpu.facts.HubAccounts": lambda container, db_url: None,
         "jhgpu.facts.AptCandidates": lambda pattern: dict(ARCHIVES[(distro, version)]),
         # A fresh server: GPUs in it, no driver yet. Facts are read once, so the last step's

@@ -406,3 +406,38 @@ def test_settings_that_would_orphan_data_or_start_a_second_hub_are_refused(hub, 
     assert hub.hub_container_id() == before  # the Hub and its data untouched
     assert hub.host.ssh("docker ps -q --filter label=org.jupytergpu.hub-config-digest | wc -l").stdout.strip() == "1"
     assert hub.host.ssh("ls /srv", check=False).stdout.strip() == ""
+
+
+def test_users_containers_cannot_reach_a_blocked_address(hub):
+    """user_blocked_addresses, tried on the address of a container this test starts on the Hub's
+    network (the default, the cloud metadata service, is never contacted by a test)."""
+    network, image = "jupyterhub-network", "jupytergpu/hub:latest"
+    hub.host.ssh(f"docker run -d --restart always --name egress-target --network {network} --entrypoint python3"
+                 f" {image} -m http.server 8080")
+    target = hub.host.ssh("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'"
+                          " egress-target").stdout.strip()
+    fetch = ("import urllib.request; urllib.request.urlopen('http://%s:8080', timeout=5)" % target)
+
+    def reachable() -> bool:
+        return hub.host.ssh(f"docker run --rm --network {network} --entrypoint python3 {image} -c \"{fetch}\"",
+                            check=False).returncode == 0
+
+    deadline = time.monotonic() + 60
+    while not reachable():
+        assert time.monotonic() < deadline, "the test's own server never answered"
+        time.sleep(1)
+
+    hub.settings["user_blocked_addresses"] = ["169.254.169.254", target]
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert "Keep users' containers from user_blocked_addresses" in run.changed_operations()
+    assert not reachable()
+    hub.host.ssh("systemctl restart docker")  # as after a reboot: the rules come back with Docker
+    wait_for_hub(hub, answering=True, seconds=120)
+    assert not reachable()
+    assert hub.deploy().changed_operations() == []
+
+    hub.settings["user_blocked_addresses"] = ["169.254.169.254"]
+    assert hub.deploy().returncode == 0
+    assert reachable()
+    hub.host.ssh("docker rm -f egress-target")
