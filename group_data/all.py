@@ -138,6 +138,10 @@ hub_passwords_file = "/root/jupyterhub-initial-passwords.txt"
 # GPUs each user's container gets when gpu_enabled: "all", or a number (the host's first N GPUs).
 user_gpus = "all"
 
+# Size of /dev/shm in each user's container ("2G"): Docker's default of 64M breaks PyTorch's
+# DataLoader with worker processes, which pass batches through shared memory.
+user_shm_size = "2G"
+
 # Memory limit of each user's container ("8G", "512M"); None for no limit.
 user_mem_limit = "8G"
 

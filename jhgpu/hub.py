@@ -91,6 +91,25 @@ def gpu_requests(data) -> list[dict]:
     return [{"count": count, "capabilities": [["gpu"]]}]
 
 
+def home_volume(data) -> str:
+    """The Docker volume holding each user's home, less ~/work ({username} is DockerSpawner's)."""
+    return f"{data.compose_project_name}-home-{{username}}"
+
+
+def user_volumes(data) -> dict:
+    return {
+        home_volume(data): NOTEBOOK_HOME,
+        f"{data.users_home_root}/{{username}}": f"{NOTEBOOK_HOME}/work",
+        data.shared_data_dir: {"bind": f"{NOTEBOOK_HOME}/SHARED", "mode": "ro"},
+    }
+
+
+def user_host_config(data) -> dict:
+    """Docker's host config for each user's container: GPUs, and /dev/shm (Docker's 64 MB is too
+    small for PyTorch's DataLoader workers)."""
+    return {"device_requests": gpu_requests(data), "shm_size": data.user_shm_size}
+
+
 def idle_culler(data) -> tuple[list[dict], list[dict]]:
     """The idle culler as a Hub service, with the role it needs; nothing when disabled."""
     if not data.idle_cull_timeout:
@@ -153,7 +172,8 @@ def hub_context(data, ever_declared=()) -> dict:
         "notebook_gid": NOTEBOOK_GID,
         "mem_limit": data.user_mem_limit,
         "cpu_limit": data.user_cpu_limit,
-        "device_requests": gpu_requests(data),
+        "volumes": user_volumes(data),
+        "host_config": user_host_config(data),
         "services": services,
         "roles": roles,
     }

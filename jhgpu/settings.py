@@ -64,6 +64,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "hub_passwords_file": absolute_path,
     "user_gpus": gpu_count,
     "user_mem_limit": optional(memory_size),
+    "user_shm_size": memory_size,
     "user_cpu_limit": optional(number_in(0.1, None, int, float)),
     "idle_cull_timeout": optional(number_in(60)),
     "user_blocked_addresses": list_of(ipv4_network),

@@ -181,6 +181,10 @@ def test_a_user_picks_an_image_and_works_in_jupyterlab(hub, browser):
     assert hub.inspect("jupyter-alice", "{{.Config.Image}}") == "jupytergpu/tensorflow-notebook:latest"
     assert hub.inspect("jupyter-alice", "{{json .HostConfig.DeviceRequests}}") in ("null", "[]")
     assert hub.inspect("jupyter-alice", "{{.HostConfig.Memory}}") == str(8 * 1024**3)
+    # /dev/shm at user_shm_size (2G), not Docker's 64M.
+    assert hub.inspect("jupyter-alice", "{{.HostConfig.ShmSize}}") == str(2 * 1024**3)
+    shm = hub.host.ssh("docker exec jupyter-alice df -k --output=size /dev/shm").stdout.split()[-1]
+    assert int(shm) == 2 * 1024**2
 
 
 def test_the_hub_and_a_users_server_run_the_same_jupyterhub(hub):
@@ -210,6 +214,8 @@ def test_another_user_cannot_see_the_first_users_files(hub, browser):
 
 
 def test_stopping_a_server_removes_its_container_but_not_the_files(hub, browser):
+    # What `pip install --user` and JupyterLab write outside ~/work: the home is a volume of its own.
+    hub.host.ssh("docker exec -u jovyan jupyter-alice sh -c 'mkdir -p ~/.local/lib && echo kept > ~/.local/lib/marker'")
     page = log_in(browser, hub, "alice", hub.alice_password)
     page.goto(hub.url("/hub/home"), wait_until="networkidle")  # the button's script is loaded
     with page.expect_response(lambda r: r.url.split("?")[0].endswith("/hub/api/users/alice/server")
@@ -243,7 +249,62 @@ def test_a_changed_setting_recreates_the_hub_and_keeps_accounts_and_files(hub, b
     start_server(page, hub, "alice", "Python (SciPy)")
     assert "hello.txt" in list_folder(page, "alice", "work")
     assert hub.inspect("jupyter-alice", "{{.HostConfig.Memory}}") == str(6 * 1024**3)
+    # The home outside ~/work came back with the new container.
+    assert hub.host.ssh("docker exec jupyter-alice cat /home/jovyan/.local/lib/marker").stdout == "kept\n"
     assert hub.deploy().changed_operations() == []
+
+
+def test_a_redeploy_that_recreates_the_hub_keeps_running_servers_and_their_kernels(hub, browser):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    page = log_in(browser, hub, "alice", hub.alice_password)
+    page.goto(hub.url("/user/alice/lab"))
+    page.wait_for_selector(".jp-LabShell", timeout=120_000)
+    kernel = api(page, "POST", "/user/alice/api/kernels", {})
+    assert kernel["status"] == 201, kernel
+    kernel_id = __import__("json").loads(kernel["text"])["id"]
+    server_before, hub_before = hub.inspect("jupyter-alice", "{{.Id}}"), hub.hub_container_id()
+
+    # While the Hub is recreated, a user's request to their server every 0.2 s: the outage is
+    # the longest stretch without an answer from it.
+    answers, stop = [], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                urllib.request.urlopen(hub.url("/user/alice/api"), timeout=2)
+                answered = True
+            except urllib.error.HTTPError as error:
+                answered = error.code not in (502, 503, 504)  # the server answered (e.g. 403), not the proxy
+            except OSError:
+                answered = False
+            answers.append((time.monotonic(), answered))
+            time.sleep(0.2)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    hub.settings["idle_cull_timeout"] = 7200
+    try:
+        run = hub.deploy()
+        deadline = time.monotonic() + 60
+        while not (answers and answers[-1][1]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        poller.join()
+    assert run.returncode == 0, run.output[-6000:]
+    assert hub.hub_container_id() != hub_before
+    assert hub.inspect("jupyter-alice", "{{.Id}}") == server_before  # the same container, never stopped
+    assert api(page, "GET", f"/user/alice/api/kernels/{kernel_id}")["status"] == 200  # the kernel answers
+    outage, down_since = 0.0, None
+    for moment, answered in answers:
+        if not answered and down_since is None:
+            down_since = moment
+        elif answered and down_since is not None:
+            outage, down_since = max(outage, moment - down_since), None
+    print(f"\nredeploy outage for a running user's server: {outage:.1f} s")
 
 
 def test_an_admin_adds_a_user_who_signs_up_and_changes_their_password(hub, browser):

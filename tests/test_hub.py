@@ -61,7 +61,7 @@ def hub_config(**overrides) -> Section:
 
 def test_gpu_hosts_give_each_user_all_gpus_by_default():
     assert hub_config().DockerSpawner.extra_host_config == {
-        "device_requests": [{"count": -1, "capabilities": [["gpu"]]}]}
+        "device_requests": [{"count": -1, "capabilities": [["gpu"]]}], "shm_size": "2G"}
 
 
 def test_a_setting_limits_the_gpus_per_user():
@@ -70,7 +70,7 @@ def test_a_setting_limits_the_gpus_per_user():
 
 
 def test_cpu_only_hosts_request_no_device():
-    assert hub_config(gpu_enabled=False).DockerSpawner.extra_host_config == {"device_requests": []}
+    assert hub_config(gpu_enabled=False).DockerSpawner.extra_host_config["device_requests"] == []
 
 
 def test_the_image_picker_offers_the_chain_by_display_name():
@@ -81,14 +81,21 @@ def test_the_image_picker_offers_the_chain_by_display_name():
     assert config.DockerSpawner.image == "jupytergpu/scipy-notebook:latest"
 
 
-def test_work_is_the_users_folder_on_the_host_and_shared_is_read_only():
-    config = hub_config(users_home_root="/srv/homes", shared_data_dir="/mnt/datasets")
+def test_work_is_the_users_folder_on_the_host_the_home_a_volume_and_shared_is_read_only():
+    config = hub_config(users_home_root="/srv/homes", shared_data_dir="/mnt/datasets", compose_project_name="lab")
     assert config.DockerSpawner.volumes == {
+        "lab-home-{username}": "/home/jovyan",  # pip --user, conda environments, JupyterLab settings
         "/srv/homes/{username}": "/home/jovyan/work",
         "/mnt/datasets": {"bind": "/home/jovyan/SHARED", "mode": "ro"},
     }
     assert config.DockerSpawner.remove is True  # stopping removes the container, not the folder
     assert config.Spawner.default_url == "/lab"
+
+
+def test_a_restarting_hub_leaves_users_servers_running_and_shm_is_large():
+    config = hub_config(user_shm_size="4G")
+    assert config.JupyterHub.cleanup_servers is False
+    assert config.DockerSpawner.extra_host_config["shm_size"] == "4G"
 
 
 def test_the_work_folder_is_made_for_the_notebook_user_and_existing_ones_are_left_alone(tmp_path):
