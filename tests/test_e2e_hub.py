@@ -475,30 +475,40 @@ def test_users_containers_cannot_reach_a_blocked_address(hub):
     network, image = "jupyterhub-network", "jupytergpu/hub:latest"
     hub.host.ssh(f"docker run -d --restart always --name egress-target --network {network} --entrypoint python3"
                  f" {image} -m http.server 8080")
-    target = hub.host.ssh("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'"
-                          " egress-target").stdout.strip()
-    fetch = ("import urllib.request; urllib.request.urlopen('http://%s:8080', timeout=5)" % target)
 
-    def reachable() -> bool:
+    def target() -> str:
+        return hub.host.ssh("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'"
+                            " egress-target").stdout.strip()
+
+    def reachable(address: str) -> bool:
+        fetch = "import urllib.request; urllib.request.urlopen('http://%s:8080', timeout=5)" % address
         return hub.host.ssh(f"docker run --rm --network {network} --entrypoint python3 {image} -c \"{fetch}\"",
                             check=False).returncode == 0
 
-    deadline = time.monotonic() + 60
-    while not reachable():
-        assert time.monotonic() < deadline, "the test's own server never answered"
-        time.sleep(1)
+    def wait_reachable(address: str) -> None:
+        deadline = time.monotonic() + 60
+        while not reachable(address):
+            assert time.monotonic() < deadline, f"the test's own server at {address} never answered"
+            time.sleep(1)
 
-    hub.settings["user_blocked_addresses"] = ["169.254.169.254", target]
+    address = target()
+    wait_reachable(address)
+    hub.settings["user_blocked_addresses"] = ["169.254.169.254", address]
     run = hub.deploy()
     assert run.returncode == 0, run.output[-6000:]
     assert "Keep users' containers from user_blocked_addresses" in run.changed_operations()
-    assert not reachable()
-    hub.host.ssh("systemctl restart docker")  # as after a reboot: the rules come back with Docker
+    assert not reachable(address)
+
+    # As after a reboot: Docker starts anew (its containers may get other addresses), and the
+    # unit puts the rules back for the Hub network's bridge.
+    hub.host.ssh("systemctl restart docker")
     wait_for_hub(hub, answering=True, seconds=120)
-    assert not reachable()
+    bridge = "br-" + hub.host.ssh(f"docker network ls -q --no-trunc --filter name=^{network}$").stdout.strip()[:12]
+    assert f"-A JUPYTERHUB-EGRESS -d {address}/32 -j REJECT" in hub.host.ssh("iptables -S JUPYTERHUB-EGRESS").stdout
+    assert f"-A DOCKER-USER -i {bridge} -j JUPYTERHUB-EGRESS" in hub.host.ssh("iptables -S DOCKER-USER").stdout
     assert hub.deploy().changed_operations() == []
 
     hub.settings["user_blocked_addresses"] = ["169.254.169.254"]
     assert hub.deploy().returncode == 0
-    assert reachable()
+    wait_reachable(target())
     hub.host.ssh("docker rm -f egress-target")
