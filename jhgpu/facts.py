@@ -30,15 +30,23 @@ class DockerImage(FactBase):
 
 
 class DanglingImages(FactBase):
-    """Ids of untagged images carrying `label`: what this deploy's rebuilds superseded."""
+    """Ids of untagged images carrying `label` that no container uses: what this deploy's
+    rebuilds superseded and `docker image prune` would remove. (One a user's server still runs
+    is left out, or every rerun would try, and fail, to remove it.)"""
 
     requires_command = "docker"
 
     def command(self, label: str) -> str:
-        return f"docker images -q --no-trunc --filter dangling=true --filter label={shlex.quote(label)}"
+        return (f"docker images -q --no-trunc --filter dangling=true --filter label={shlex.quote(label)}"
+                " | sed 's/^/dangling /'; docker ps -aq | xargs -r docker container inspect --format 'used {{.Image}}'")
 
     def process(self, output):
-        return [line.strip() for line in output if line.strip()]
+        found = {"dangling": set(), "used": set()}
+        for line in output:
+            kind, _, image = line.strip().partition(" ")
+            if kind in found and image:
+                found[kind].add(image)
+        return sorted(found["dangling"] - found["used"])
 
 
 class TreeDigest(FactBase):

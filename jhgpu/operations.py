@@ -19,7 +19,8 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 
-from jhgpu.facts import DanglingImages, DockerImage, EgressRules, GpuContainerView, HttpAnswers, HubAccounts, HubContainers, TreeDigest
+from jhgpu.facts import (DanglingImages, DockerImage, EgressRules, GpuContainerView, HttpAnswers, HubAccounts,
+                         HubContainers, TreeDigest)
 from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS, HubNames
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
@@ -144,7 +145,8 @@ def user_egress_blocked(data, unit: str):
 @operation()
 def superseded_images_removed(label: str):
     """Remove the untagged images a rebuild left behind (multi-GB each), those carrying `label`
-    only; Docker keeps any that a container still uses (a user's server not yet restarted)."""
+    only; any that a container still uses (a user's server not yet restarted) stays, and is
+    removed by a later deploy once unused."""
     dangling = host.get_fact(DanglingImages, label=label)
     if not dangling:
         host.noop("no superseded image is left")

@@ -72,3 +72,13 @@ def test_digest_changes_with_each_input():
     assert input_digest("ctx2", {"A": "1"}, "sha256:parent") != base
     assert input_digest("ctx", {"A": "2"}, "sha256:parent") != base
     assert input_digest("ctx", {"A": "1"}, "sha256:other") != base
+
+
+def test_a_superseded_image_a_server_still_runs_is_not_counted_for_removal():
+    """Otherwise every rerun would report a removal that `docker image prune` refuses to do."""
+    from jhgpu.facts import DanglingImages
+
+    output = ["dangling sha256:old-scipy", "dangling sha256:old-tensorflow",
+              "used sha256:old-tensorflow", "used sha256:current-hub"]
+    assert DanglingImages().process(output) == ["sha256:old-scipy"]
+    assert DanglingImages().process(["used sha256:current-hub"]) == []
