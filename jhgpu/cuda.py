@@ -117,21 +117,23 @@ def judge_driver(images: list[ImageCuda], driver: str, driver_source: str) -> Ve
     run every image? `driver_source` says where that driver comes from, for the messages."""
     refusals, warnings = [], []
     branch_only = len(version_key(driver)) == 1
+
+    def older_than(version: str) -> bool:
+        # A branch alone stands for its newest release: only the major version counts.
+        return major(driver) < major(version) if branch_only else version_key(driver) < version_key(version)
+
     for image in images:
         floor = image.floor
         if floor is None:
             refusals.append(f"{image} has no known minimum driver: CUDA {major(image.cuda)}.x is not in "
                             "jhgpu/cuda.py's MINOR_VERSION_FLOOR; add it from NVIDIA's CUDA Compatibility guide")
             continue
-        below_floor = (major(driver) < major(floor)) if branch_only else (version_key(driver) < version_key(floor))
-        if below_floor:
+        if older_than(floor):
             refusals.append(f"{image} needs NVIDIA driver >= {floor} (CUDA {major(image.cuda)}.x minor version "
                             f"compatibility); {driver_source} is {driver}")
             continue
         packaged = image.packaged
-        below_packaged = packaged and ((major(driver) < major(packaged)) if branch_only
-                                       else version_key(driver) < version_key(packaged))
-        if below_packaged:
+        if packaged and older_than(packaged):
             warnings.append(f"{image} was released with NVIDIA driver >= {packaged}; {driver_source} is {driver}, "
                             f"above the CUDA {major(image.cuda)}.x floor {floor}, so it runs through minor version "
                             "compatibility: features that need a newer driver (new CUDA APIs, PTX built by the "

@@ -158,7 +158,6 @@ def hub_context(data, ever_declared=()) -> dict:
         "data_dir": f"{data.jupyterhub_root}/{HUB_DATA_DIR}",
         "config_file": f"{data.jupyterhub_root}/jupyterhub_config.py",
         "db_url": HUB_DB_URL,
-        "allowed_users": declared_accounts(data),
         "blocked_users": blocked_accounts(data, ever_declared),
         "declared_accounts": declared_accounts(data),
         "username_pattern": f"^{USERNAME_PATTERN}\\Z",

@@ -287,9 +287,10 @@ def host_driver_facts(host) -> tuple[dict, dict, dict | None]:
             host.get_fact(NvidiaDriverPackage))
 
 
-def gpu_plan_of(host, release: Release) -> GpuPlan:
+def gpu_plan_of(host, release: Release, facts: tuple[dict, dict, dict | None] | None = None) -> GpuPlan:
+    """The preflight's decision for this host; `facts`: host_driver_facts, if already read."""
     from jhgpu.cuda import chain_cuda
 
-    candidates, installed, driver = host_driver_facts(host)
+    candidates, installed, driver = facts or host_driver_facts(host)
     return gpu_plan(release, host.data.nvidia_driver_branch, host.data.nvidia_driver_flavour, candidates,
                     installed, driver, chain_cuda(host.data))

@@ -15,10 +15,11 @@ from jhgpu.operations import apt_install, signed_apt_source, stop_for_reboot
 from jhgpu.platform import release_of
 
 release = release_of(host)
-branch = gpu_plan_of(host, release).branch if host.data.gpu_enabled else None
+facts = host_driver_facts(host) if host.data.gpu_enabled else None
+branch = gpu_plan_of(host, release, facts).branch if facts else None
 
 if branch:
-    candidates, packages, installed = host_driver_facts(host)
+    candidates, packages, installed = facts
     plan = driver_plan(release, branch, host.data.nvidia_driver_flavour, packages, candidates,
                        host.data.debian_mirror_url)
     if plan.sources:

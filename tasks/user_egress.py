@@ -10,8 +10,8 @@ from jhgpu.egress import SCRIPT, UNIT, egress_files
 from jhgpu.operations import user_egress_blocked
 
 rendered = egress_files(host.data)
-script = files.put(name="Write the rules for user_blocked_addresses", src=StringIO(rendered.script), dest=SCRIPT,
-                   mode="755")
+files.put(name="Write the rules for user_blocked_addresses", src=StringIO(rendered.script), dest=SCRIPT,
+          mode="755")
 unit = files.put(name=f"Write {UNIT}", src=StringIO(rendered.unit), dest=f"/etc/systemd/system/{UNIT}", mode="644")
 systemd.service(name=f"Run {UNIT} whenever Docker starts", service=UNIT, enabled=True,
                 daemon_reload=unit.will_change)
