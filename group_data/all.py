@@ -135,8 +135,17 @@ hub_passwords_file = "/root/jupyterhub-initial-passwords.txt"
 
 # --- Users' servers ------------------------------------------------------------------------------
 
-# GPUs each user's container gets when gpu_enabled: "all", or a number (the host's first N GPUs).
-user_gpus = "all"
+# How the Hub hands out GPUs when gpu_enabled. "exclusive": each server gets GPUs no other running
+# server holds (the spawn form says when none is free). "shared": servers may use the same GPUs,
+# the least-used first. Either way by UUID; a GPU in MIG mode is handed out as its MIG instances.
+gpu_allocation = "exclusive"
+
+# The most GPUs one user's server may ask for in the spawn form.
+max_gpus_per_user = 1
+
+# GPUs preselected in the spawn form, and given to a server started without it (the REST API):
+# 0 to max_gpus_per_user; 0 makes CPU-only servers the default.
+user_gpus = 1
 
 # Size of /dev/shm in each user's container ("2G"): Docker's default of 64M breaks PyTorch's
 # DataLoader with worker processes, which pass batches through shared memory.

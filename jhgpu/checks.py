@@ -243,11 +243,6 @@ def ipv4_network(value: Any) -> None:
                       f"got {value!r}") from None
 
 
-def gpu_count(value: Any) -> None:
-    if value != "all":
-        within("must be 'all' or a number of GPUs:", number_in(1), value)
-
-
 def memory_size(value: Any) -> None:
     matches(r"[1-9][0-9]*[KMGT]?", "a size like '8G' or '512M'")(value)
 

@@ -176,12 +176,15 @@ class AptCandidates(FactBase):
 
 
 class NvidiaGpus(FactBase):
-    """The GPUs the driver sees: [{"index", "name", "uuid", "memory_mib", "driver_version"}], or
-    None when nvidia-smi is missing or fails (no driver, or a driver/library version mismatch)."""
+    """The GPUs the driver sees: [{"index", "name", "uuid", "memory_mib", "driver_version",
+    "mig_enabled", "mig": [{"profile", "device", "uuid"}]}], or None when nvidia-smi is missing or
+    fails (no driver, or a driver/library version mismatch). MIG instances come from
+    `nvidia-smi -L`, the one listing that names them with their UUIDs."""
 
     def command(self) -> str:
-        return ("if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=index,name,uuid,memory.total,"
-                "driver_version --format=csv,noheader,nounits 2>/dev/null || echo FAILED; fi")
+        return ("if command -v nvidia-smi >/dev/null; then { nvidia-smi --query-gpu=index,name,uuid,memory.total,"
+                "driver_version,mig.mode.current --format=csv,noheader,nounits && nvidia-smi -L; } 2>/dev/null"
+                " || echo FAILED; fi")
 
     def process(self, output):
         from jhgpu.nvidia import gpus_from_nvidia_smi

@@ -14,10 +14,14 @@ from pathlib import Path
 
 import jinja2
 
+from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.images import ImageBuild, image_ref, offered_images
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accounts.py"
+# The Hub's spawner, and the allocator it imports (this package's, copied as it is).
+HUB_MODULES = (Path(__file__).resolve().parent.parent / "files" / "gpu_spawner.py",
+               Path(__file__).resolve().parent / "gpu_allocation.py")
 
 CONFIG_DIGEST_LABEL = "org.jupytergpu.hub-config-digest"
 ROOT_LABEL = "org.jupytergpu.jupyterhub-root"
@@ -83,14 +87,6 @@ def hub_image_build(data) -> ImageBuild:
                       context=f"{data.jupyterhub_root}/{HUB_IMAGE_DIR}", parent_ref=data.hub_base_image)
 
 
-def gpu_requests(data) -> list[dict]:
-    """Docker device requests for each user's container: none on a CPU-only host."""
-    if not data.gpu_enabled:
-        return []
-    count = -1 if data.user_gpus == "all" else data.user_gpus
-    return [{"count": count, "capabilities": [["gpu"]]}]
-
-
 def home_volume(data) -> str:
     """The Docker volume holding each user's home, less ~/work ({username} is DockerSpawner's)."""
     return f"{data.compose_project_name}-home-{{username}}"
@@ -105,9 +101,18 @@ def user_volumes(data) -> dict:
 
 
 def user_host_config(data) -> dict:
-    """Docker's host config for each user's container: GPUs, and /dev/shm (Docker's 64 MB is too
-    small for PyTorch's DataLoader workers)."""
-    return {"device_requests": gpu_requests(data), "shm_size": data.user_shm_size}
+    """Docker's host config for each user's container (the spawner adds its GPUs): /dev/shm, as
+    Docker's 64 MB is too small for PyTorch's DataLoader workers."""
+    return {"shm_size": data.user_shm_size}
+
+
+def gpu_settings(data, gpus: list[dict] | None) -> dict:
+    """What the Hub's spawner allocates from: the host's GPUs (the NvidiaGpus fact; none on a
+    CPU-only Hub or before the driver runs) and the allocation settings. A server started
+    without choosing gets user_gpus, or none when the Hub knows of no GPU."""
+    units = allocatable_gpus(gpus) if data.gpu_enabled else []
+    return {"gpus": units, "gpu_allocation": data.gpu_allocation, "max_gpus_per_user": data.max_gpus_per_user,
+            "default_gpus": min(data.user_gpus, data.max_gpus_per_user) if units else 0}
 
 
 def idle_culler(data) -> tuple[list[dict], list[dict]]:
@@ -131,7 +136,7 @@ def blocked_accounts(data, ever_declared) -> list[str]:
     return sorted(set(ever_declared) - set(declared_accounts(data)))
 
 
-def hub_context(data, ever_declared=()) -> dict:
+def hub_context(data, ever_declared=(), gpus=None) -> dict:
     names = HubNames.of(data)
     images = offered_images(data)
     services, roles = idle_culler(data)
@@ -175,6 +180,7 @@ def hub_context(data, ever_declared=()) -> dict:
         "host_config": user_host_config(data),
         "services": services,
         "roles": roles,
+        **gpu_settings(data, gpus),
     }
 
 
@@ -224,11 +230,11 @@ class HubFiles:
     config_digest: str  # the label a Hub container made from exactly these files carries
 
 
-def hub_files(data, ever_declared=()) -> HubFiles:
+def hub_files(data, ever_declared=(), gpus=None) -> HubFiles:
     """`ever_declared`: every account name the deploy has declared on this host (a record it
-    keeps there), so that names since removed are blocked."""
+    keeps there), so that names since removed are blocked. `gpus`: the NvidiaGpus fact."""
     env = _environment()
-    context = hub_context(data, ever_declared)
+    context = hub_context(data, ever_declared, gpus)
     files = {
         f"{HUB_IMAGE_DIR}/Dockerfile": env.get_template("hub.Dockerfile.j2").render(context),
         "jupyterhub_config.py": env.get_template("jupyterhub_config.py.j2").render(context),

@@ -224,16 +224,27 @@ def daemon_json_with_nvidia_runtime(current: str | None) -> str | None:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
+GPU_LINE = re.compile(r"GPU (?P<index>\d+): .*\(UUID: (?P<uuid>GPU-[^)]+)\)")
+MIG_LINE = re.compile(r"\s*MIG (?P<profile>\S+)\s+Device\s+(?P<device>\d+): \(UUID: (?P<uuid>MIG-[^)]+)\)")
+
+
 def gpus_from_nvidia_smi(lines: list[str]) -> list[dict]:
-    """Parse `nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version
-    --format=csv,noheader,nounits`."""
-    gpus = []
+    """Parse `nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version,mig.mode.current
+    --format=csv,noheader,nounits` followed by `nvidia-smi -L` (its GPU and MIG lines)."""
+    gpus, by_index, current = [], {}, None
     for line in lines:
-        if not line.strip():
-            continue
-        index, name, uuid, memory, driver = (part.strip() for part in line.split(","))
-        gpus.append({"index": int(index), "name": name, "uuid": uuid, "memory_mib": int(memory),
-                     "driver_version": driver})
+        if (gpu_line := GPU_LINE.match(line)):
+            current = by_index.get(int(gpu_line["index"]))
+        elif (mig_line := MIG_LINE.match(line)):
+            if current is not None:
+                current["mig"].append({"profile": mig_line["profile"], "device": int(mig_line["device"]),
+                                       "uuid": mig_line["uuid"]})
+        elif line.strip():
+            index, name, uuid, memory, driver, mig_mode = (part.strip() for part in line.split(","))
+            gpu = {"index": int(index), "name": name, "uuid": uuid, "memory_mib": int(memory),
+                   "driver_version": driver, "mig_enabled": mig_mode == "Enabled", "mig": []}
+            gpus.append(gpu)
+            by_index[gpu["index"]] = gpu
     return gpus
 
 

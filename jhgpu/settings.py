@@ -18,7 +18,7 @@ from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
 from jhgpu.checks import (ACCOUNT_NAME, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
-                          git_repo, gpu_count, image_archive, ip_address, ipv4_network, is_type, list_of,
+                          git_repo, image_archive, ip_address, ipv4_network, is_type, list_of,
                           local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
                           passwords, path_under, pem_certificates, url)
 from jhgpu.cuda import chain_cuda, judge_driver
@@ -62,7 +62,9 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "hub_users": list_of(ACCOUNT_NAME),
     "hub_passwords": passwords,
     "hub_passwords_file": absolute_path,
-    "user_gpus": gpu_count,
+    "gpu_allocation": one_of("exclusive", "shared"),
+    "max_gpus_per_user": number_in(1),
+    "user_gpus": number_in(0),
     "user_mem_limit": optional(memory_size),
     "user_shm_size": memory_size,
     "user_cpu_limit": optional(number_in(0.1, None, int, float)),
@@ -132,6 +134,9 @@ def _gpu_problems(data: dict[str, Any]) -> list[str]:
     if not data["gpu_enabled"]:
         return []
     problems = []
+    if data["user_gpus"] > data["max_gpus_per_user"]:
+        problems.append(f"setting 'user_gpus' {data['user_gpus']} is more than max_gpus_per_user "
+                        f"({data['max_gpus_per_user']}): users could not start with the GPUs preselected")
     check = data["gpu_check_image"]
     if check is not None and check not in [image["name"] for image in data["notebook_images"]]:
         problems.append(f"setting 'gpu_check_image' {check!r} is not one of notebook_images")

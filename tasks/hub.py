@@ -11,8 +11,9 @@ from pyinfra import host
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files
 
-from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HubNames, declared_accounts, health_url,
-                       hub_files, hub_image_build)
+from jhgpu.facts import NvidiaGpus
+from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_MODULES, HubNames, declared_accounts,
+                       health_url, hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
 from jhgpu.operations import docker_image, docker_image_present, hub_running, superseded_images_removed
 from jhgpu.platform import docker_plan_of
@@ -24,7 +25,9 @@ names = HubNames.of(host.data)
 record = f"{root}/{HUB_DATA_DIR}/{DECLARED_RECORD}"
 ever_declared = sorted({*json.loads("".join(host.get_fact(FileContents, path=record) or ["[]"])),
                         *declared_accounts(host.data)})
-rendered = hub_files(host.data, ever_declared)
+# The GPUs the Hub hands out, as the driver sees them now (none before its first reboot).
+gpus = host.get_fact(NvidiaGpus) if host.data.gpu_enabled else None
+rendered = hub_files(host.data, ever_declared, gpus)
 build = hub_image_build(host.data)
 
 # Root's alone: the Hub (root in its container) keeps password hashes and its cookie secret here.
@@ -37,6 +40,9 @@ written = [files.put(name=f"Write {path}", src=StringIO(content), dest=f"{root}/
                      mode="644") for path, content in rendered.files.items()]
 files.put(name="Upload the Hub's account tool", src=str(ACCOUNTS_SCRIPT),
           dest=f"{build.context}/hub-accounts.py", user=user, group=user, mode="755")
+for module in HUB_MODULES:
+    files.put(name=f"Upload the Hub's {module.name}", src=str(module), dest=f"{build.context}/{module.name}",
+              user=user, group=user, mode="644")
 if host.data.build_ca_certificates:
     files.put(name="Upload build_ca_certificates for the Hub image", src=host.data.build_ca_certificates,
               dest=f"{build.context}/extra-ca-certificates.crt", user=user, group=user)

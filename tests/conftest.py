@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,19 @@ def run_pyinfra(inventory: Path, *args: str, timeout: int = 1800) -> PyinfraRun:
     return PyinfraRun(completed)
 
 
+class DeployedHub:
+    """One test-bed host with the Hub deployed, and the settings an admin would change."""
+
+    def __init__(self, host: testbed.Host, tmp: Path, settings: dict):
+        self.host, self.tmp, self.settings = host, tmp, settings
+
+    def deploy(self) -> PyinfraRun:
+        return run_pyinfra(write_inventory(self.tmp / "inventory.py", self.host, **self.settings))
+
+    def url(self, path: str) -> str:
+        return self.host.url(testbed.HUB_PORT, path)
+
+
 @pytest.fixture(scope="session")
 def docker_engine():
     if not testbed.docker_engine_running():
@@ -69,3 +83,17 @@ def fresh_host(docker_engine):
     host = testbed.start_host()
     yield host
     host.remove()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (playwright's API), shared by the browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    from hub_browser import CHROMIUM_FLAGS
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

@@ -146,6 +146,7 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         # view is the one a container would have once the driver runs.
         "jhgpu.facts.NvidiaDriverPackage": None,
         "jhgpu.facts.NvidiaKernelModule": None,
+        "jhgpu.facts.NvidiaGpus": None,  # no driver, so no nvidia-smi
         "jhgpu.facts.GpuContainerView": lambda image: {"gpus": ["NVIDIA A100-SXM4-80GB"], "tensorflow": 1,
                                                        "error": None},
     }

@@ -2,21 +2,20 @@
 
 Users log in with the passwords the deploy set, pick an image, reach JupyterLab and write files
 as a person would; the test then looks at the host over SSH. The image spawned is the fixture
-chain's (the real chain needs registries); the host has no GPU, so it runs with
-gpu_enabled = False and user containers must request no device (GPU requests are checked on the
-rendered config in test_hub.py).
+chain's (the real chain needs registries); the host runs CPU-only (gpu_enabled = False): GPU
+allocation through the Hub is test_e2e_gpus.py's, on a host with stand-in GPUs.
 """
 
 from __future__ import annotations
 
 import secrets
-import shutil
 import time
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
-from conftest import run_pyinfra, write_inventory
+from conftest import DeployedHub, run_pyinfra, write_inventory
+from hub_browser import api, list_folder, log_in, sign_up, start_server, write_file
 from testbed import testbed
 
 pytestmark = pytest.mark.e2e
@@ -24,25 +23,14 @@ pytestmark = pytest.mark.e2e
 HOMES = "/home/jh_users"
 PASSWORDS_FILE = "/root/jupyterhub-initial-passwords.txt"
 HUB = "jupyterhub-hub"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
 
 
-class Hub:
-    """One test-bed host with the Hub deployed, and the settings an admin would change."""
-
+class Hub(DeployedHub):
     def __init__(self, host: testbed.Host, tmp):
-        self.host, self.tmp = host, tmp
         self.alice_password = secrets.token_urlsafe(16)  # given; bob's and admin's are generated
-        self.settings = {**testbed.testbed_settings(tmp), "gpu_enabled": False,
-                         "hub_users": ["alice", "bob"], "hub_passwords": {"alice": self.alice_password},
-                         **host.add_sudo_user()}  # deployed through sudo, which logs every command
-
-    def deploy(self):
-        return run_pyinfra(write_inventory(self.tmp / "inventory.py", self.host, **self.settings))
-
-    def url(self, path: str) -> str:
-        return self.host.url(testbed.HUB_PORT, path)
+        super().__init__(host, tmp, {**testbed.testbed_settings(tmp), "gpu_enabled": False,
+                                     "hub_users": ["alice", "bob"], "hub_passwords": {"alice": self.alice_password},
+                                     **host.add_sudo_user()})  # deployed through sudo, which logs every command
 
     def generated_passwords(self) -> dict[str, str]:
         lines = self.host.ssh(f"cat {PASSWORDS_FILE}").stdout.splitlines()
@@ -58,73 +46,6 @@ class Hub:
 @pytest.fixture(scope="module")
 def hub(fresh_host, tmp_path_factory):
     return Hub(fresh_host, tmp_path_factory.mktemp("hub"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Browser:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-def log_in(browser: Browser, hub: Hub, user: str, password: str) -> Page:
-    """A fresh browser session (no cookies) logged in as `user`."""
-    page = browser.new_context().new_page()
-    page.set_default_timeout(120_000)
-    page.goto(hub.url("/hub/login"))
-    page.fill("#username_input", user)
-    page.fill("#password_input", password)
-    page.click("#login_submit")
-    page.wait_for_load_state()
-    assert "/hub/login" not in page.url, f"{user} could not log in: {page.inner_text('body')[:500]}"
-    return page
-
-
-def sign_up(browser: Browser, hub: Hub, user: str, password: str) -> None:
-    """Fill in NativeAuthenticator's sign-up form in a fresh browser session."""
-    page = browser.new_context().new_page()
-    page.goto(hub.url("/hub/signup"))
-    page.fill("#username_input", user)
-    page.fill("#password_input", password)
-    page.fill("#password_confirmation_input", password)
-    page.click("#signup_submit")
-    page.wait_for_load_state()
-
-
-def start_server(page: Page, hub: Hub, user: str, image: str) -> None:
-    """Pick an image on the spawn page and wait for JupyterLab."""
-    if "/hub/spawn" not in page.url:
-        page.goto(hub.url("/hub/spawn"))
-    page.select_option("select[name=image]", label=image)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**/user/{user}/lab**", timeout=180_000)
-    page.wait_for_selector(".jp-LabShell", timeout=120_000)
-
-
-def api(page: Page, method: str, path: str, body: dict | None = None) -> dict:
-    """Call the Jupyter server's REST API from the page, with its cookies and XSRF token, as
-    JupyterLab itself does."""
-    return page.evaluate("""async ([method, path, body]) => {
-        const xsrf = decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "");
-        const response = await fetch(path, {method, headers: {"X-XSRFToken": xsrf,
-            "Content-Type": "application/json"}, body: body ? JSON.stringify(body) : undefined});
-        return {status: response.status, text: await response.text()};
-    }""", [method, path, body])
-
-
-def write_file(page: Page, user: str, path: str, text: str) -> dict:
-    return api(page, "PUT", f"/user/{user}/api/contents/{path}",
-               {"type": "file", "format": "text", "content": text})
-
-
-def list_folder(page: Page, user: str, path: str) -> list[str]:
-    result = api(page, "GET", f"/user/{user}/api/contents/{path}")
-    assert result["status"] == 200, result
-    import json
-
-    return [entry["name"] for entry in json.loads(result["text"])["content"]]
 
 
 def test_the_deploy_brings_up_the_hub(hub):

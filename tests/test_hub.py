@@ -1,7 +1,8 @@
 """The Hub's rendered files, read the way the Hub and Compose read them.
 
 jupyterhub_config.py is executed against a recording `get_config()`, so these tests see the
-values JupyterHub would get; GPU requests are checked here because the test bed has no GPU.
+values JupyterHub would get. The GPUs the spawner hands out are rendered from the NvidiaGpus fact;
+how it chooses is tested in test_gpu_allocation.py, and live through a Hub in test_e2e_gpus.py.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import json
 import os
 import sys
 import types
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from jhgpu.hub import NOTEBOOK_GID, NOTEBOOK_UID, hub_files
+from jhgpu.facts import NvidiaGpus
+from jhgpu.hub import HUB_MODULES, NOTEBOOK_GID, NOTEBOOK_UID, hub_files
 from jhgpu.images import offered_images
 from recorded import default_settings
 
@@ -43,34 +46,59 @@ def settings(**overrides) -> SimpleNamespace:
     return SimpleNamespace(**{**default_settings(), **overrides})
 
 
-def files(**overrides) -> dict[str, str]:
-    return hub_files(settings(**overrides)).files
+def files(gpus=None, **overrides) -> dict[str, str]:
+    """The Hub's files for these settings, on a host whose NvidiaGpus fact is `gpus`."""
+    return hub_files(settings(**overrides), gpus=gpus).files
 
 
-def hub_config(**overrides) -> Section:
+def hub_config(gpus=None, **overrides) -> Section:
     """What JupyterHub would be configured with on a host with these settings."""
     config = Section()
     stub = types.ModuleType("nativeauthenticator")  # its folder (templates) and its class are used
     stub.__file__ = "/usr/lib/python3/nativeauthenticator/__init__.py"
     stub.NativeAuthenticator = RecordingNativeAuthenticator
     sys.modules["nativeauthenticator"] = stub
-    exec(compile(files(**overrides)["jupyterhub_config.py"], "jupyterhub_config.py", "exec"),
+    exec(compile(files(gpus, **overrides)["jupyterhub_config.py"], "jupyterhub_config.py", "exec"),
          {"get_config": lambda: config})
     return config
 
 
-def test_gpu_hosts_give_each_user_all_gpus_by_default():
-    assert hub_config().DockerSpawner.extra_host_config == {
-        "device_requests": [{"count": -1, "capabilities": [["gpu"]]}], "shm_size": "2G"}
+def two_gpus() -> list[dict]:
+    """The NvidiaGpus fact of a host with two GPUs (the captured H200, twice)."""
+    h200 = NvidiaGpus().process((Path(__file__).parent / "fixtures" / "nvidia" / "nvidia-smi-h200.txt")
+                                .read_text().splitlines())[0]
+    return [h200, {**h200, "index": 1, "uuid": "GPU-00000000-0000-0000-0000-000000000001"}]
 
 
-def test_a_setting_limits_the_gpus_per_user():
-    requests = hub_config(user_gpus=2).DockerSpawner.extra_host_config["device_requests"]
-    assert requests == [{"count": 2, "capabilities": [["gpu"]]}]
+def test_the_hub_hands_out_the_hosts_gpus_one_server_each_by_default():
+    spawner = hub_config(two_gpus()).GpuDockerSpawner
+    assert spawner.gpus == [
+        {"uuid": "GPU-f099d46c-2412-5391-f791-126211e3e659", "name": "GPU 0: NVIDIA H200, 140 GiB"},
+        {"uuid": "GPU-00000000-0000-0000-0000-000000000001", "name": "GPU 1: NVIDIA H200, 140 GiB"}]
+    assert (spawner.gpu_allocation, spawner.max_gpus_per_user, spawner.default_gpus) == ("exclusive", 1, 1)
+    assert hub_config().JupyterHub.spawner_class == "gpu_spawner.GpuDockerSpawner"
+    # No GPU is requested statically: the spawner adds each server's own.
+    assert "device_requests" not in hub_config(two_gpus()).DockerSpawner.extra_host_config
 
 
-def test_cpu_only_hosts_request_no_device():
-    assert hub_config(gpu_enabled=False).DockerSpawner.extra_host_config["device_requests"] == []
+def test_allocation_settings_reach_the_spawner():
+    spawner = hub_config(two_gpus(), gpu_allocation="shared", max_gpus_per_user=2, user_gpus=2).GpuDockerSpawner
+    assert (spawner.gpu_allocation, spawner.max_gpus_per_user, spawner.default_gpus) == ("shared", 2, 2)
+
+
+def test_a_hub_without_known_gpus_starts_cpu_only_servers():
+    assert hub_config(two_gpus(), gpu_enabled=False).GpuDockerSpawner.gpus == []
+    # Before the driver's first reboot nvidia-smi sees nothing: servers default to no GPU.
+    spawner = hub_config(None).GpuDockerSpawner
+    assert spawner.gpus == [] and spawner.default_gpus == 0
+
+
+def test_the_hub_image_carries_the_spawner_and_its_allocator():
+    dockerfile = files()["hub-image/Dockerfile"]
+    assert "COPY gpu_allocation.py gpu_spawner.py /opt/jupytergpu/" in dockerfile
+    assert "ENV PYTHONPATH=/opt/jupytergpu" in dockerfile
+    assert sorted(module.name for module in HUB_MODULES) == ["gpu_allocation.py", "gpu_spawner.py"]
+    assert all(module.is_file() for module in HUB_MODULES)
 
 
 def test_the_image_picker_offers_the_chain_by_display_name():

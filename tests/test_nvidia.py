@@ -237,6 +237,18 @@ def test_auto_leaves_a_driver_of_another_kind_alone(caplog):
     assert "not Ubuntu's -server packages: nvidia_driver_branch = 'auto' leaves it alone" in said(caplog)
 
 
+def test_the_hub_is_given_the_gpus_the_running_driver_sees():
+    host = converged("ubuntu", "24.04")
+    config = "/home/jupyterhub/JupyterHubGPU/jupyterhub_config.py"
+    before_reboot = run_deploy(host).uploads[config]
+    assert "c.GpuDockerSpawner.gpus = []" in before_reboot  # no nvidia-smi yet: CPU-only servers
+    assert "c.GpuDockerSpawner.default_gpus = 0" in before_reboot
+    host["jhgpu.facts.NvidiaGpus"] = NvidiaGpus().process(sample("nvidia-smi-2x-a100-mig.txt"))
+    running = run_deploy(host).uploads[config]
+    assert "'uuid': 'MIG-b8479d6e-d08f-5a92-9a24-0946db72b2a0'" in running
+    assert "c.GpuDockerSpawner.default_gpus = 1" in running
+
+
 def test_cpu_only_hosts_get_no_nvidia_step():
     commands = run_deploy(fresh_host("ubuntu", "20.04"), gpu_enabled=False)
     for marker in ("nvidia-container", "nvidia-headless", "daemon.json", "--gpus", "this host must reboot"):
@@ -394,13 +406,20 @@ def test_a_host_whose_containers_see_no_gpu_fails_the_last_step():
 
 
 def test_gpus_fact_reads_nvidia_smi():
-    gpus = NvidiaGpus().process(sample("nvidia-smi-2x-a100.csv"))
-    assert [gpu["index"] for gpu in gpus] == [0, 1]
-    assert gpus[0]["name"] == "NVIDIA A100-SXM4-80GB" and gpus[0]["memory_mib"] == 81920
-    assert gpus[0]["uuid"].startswith("GPU-") and gpus[0]["driver_version"] == "580.95.05"
+    gpus = NvidiaGpus().process(sample("nvidia-smi-h200.txt"))  # captured on an H200
+    assert gpus == [{"index": 0, "name": "NVIDIA H200", "uuid": "GPU-f099d46c-2412-5391-f791-126211e3e659",
+                     "memory_mib": 143771, "driver_version": "580.159.04", "mig_enabled": False, "mig": []}]
     # A driver/library mismatch makes nvidia-smi fail: the fact says it cannot see GPUs.
     assert NvidiaGpus().process(["Failed to initialize NVML: Driver/library version mismatch", "FAILED"]) is None
     assert NvidiaGpus().process([]) is None  # no nvidia-smi
+
+
+def test_gpus_fact_reads_mig_instances_under_their_gpu():
+    gpus = NvidiaGpus().process(sample("nvidia-smi-2x-a100-mig.txt"))
+    assert [(gpu["index"], gpu["mig_enabled"]) for gpu in gpus] == [(0, True), (1, True)]
+    assert gpus[1]["mig"] == [
+        {"profile": "1g.10gb", "device": 0, "uuid": "MIG-d5a46a2e-1d77-575d-99e3-1f96c8555a2e"},
+        {"profile": "1g.10gb", "device": 1, "uuid": "MIG-b8479d6e-d08f-5a92-9a24-0946db72b2a0"}]
 
 
 def test_driver_package_and_module_facts():

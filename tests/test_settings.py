@@ -188,8 +188,11 @@ def test_image_owner_and_root_image_are_checked():
      "setting 'hub_passwords' has a password for 'carol', which is not in hub_admin_users or hub_users"),
     ({"hub_users": ["admin"]}, "setting 'hub_users' lists 'admin', already in hub_admin_users"),
     ({"hub_passwords_file": "passwords.txt"}, "setting 'hub_passwords_file' must be an absolute path"),
-    ({"user_gpus": 0}, "setting 'user_gpus' must be 'all' or a number of GPUs: must be at least 1, got 0"),
-    ({"user_gpus": "two"}, "setting 'user_gpus' must be 'all' or a number of GPUs: must be int, got str"),
+    ({"user_gpus": -1}, "setting 'user_gpus' must be at least 0, got -1"),
+    ({"user_gpus": "all"}, "setting 'user_gpus' must be int, got str 'all'"),
+    ({"user_gpus": 2}, "setting 'user_gpus' 2 is more than max_gpus_per_user (1)"),
+    ({"max_gpus_per_user": 0}, "setting 'max_gpus_per_user' must be at least 1, got 0"),
+    ({"gpu_allocation": "fair"}, "setting 'gpu_allocation' must be one of"),
     ({"user_mem_limit": 8}, "setting 'user_mem_limit' must be str, got int 8"),
     ({"user_mem_limit": "8GB"}, "setting 'user_mem_limit' must be a size like '8G' or '512M'"),
     ({"user_cpu_limit": 0}, "setting 'user_cpu_limit' must be at least 0.1, got 0"),
@@ -206,7 +209,7 @@ def test_a_hub_must_offer_users_at_least_one_image():
 
 
 def test_limits_and_culling_can_be_switched_off():
-    check(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None, user_gpus=2)
+    check(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None, user_gpus=0)
 
 
 def test_a_cuda_major_version_without_a_known_floor_is_refused():

@@ -8,9 +8,13 @@ own URL) holding packages under NVIDIA's names:
   `nvidia-container-runtime` hands every call to runc, so `docker run --runtime nvidia` works and
   proves the daemon.json wiring;
 - libcuda1 (Debian's driver library name): stands for a driver the admin installed.
+And, outside the repository, two GPUs: an `nvidia-smi` that lists them and an
+`nvidia-container-runtime-hook` that records what Docker's device requests gave each container
+(`install_gpus`, below).
 
 What they cannot prove: that NVIDIA's real packages install on these releases, that a GPU is
-handed to a container (there is none), or anything about the kernel module.
+handed to a container (there is none), that CUDA sees only the GPUs requested, or anything about
+the kernel module.
 """
 
 from __future__ import annotations
@@ -118,3 +122,62 @@ def install_admins_driver(host) -> None:
     """What an admin who brings their own driver has: its library package (the stand-in)."""
     host.ssh(f"dpkg -i {SERVE_DIR}/stable/deb/amd64/libcuda1_{DRIVER_VERSION}_amd64.deb")
 
+
+
+# --- GPUs, for the Hub's allocation (tests/test_e2e_gpus.py) -------------------------------------
+# Two GPUs shaped like the H200 captured in tests/fixtures/nvidia/nvidia-smi-h200.txt; the UUIDs
+# are made up. dockerd takes GPU device requests once `nvidia-container-runtime-hook` is on its
+# PATH when it starts (moby's daemon/nvidia_linux.go): it sets NVIDIA_VISIBLE_DEVICES to the
+# requested UUIDs and runs the hook as an OCI prestart hook. The stand-in hook records that and
+# changes nothing, so runc starts the container as it is.
+STANDIN_GPUS = [("0", "GPU-0a0a0a0a-0000-4000-8000-000000000000"), ("1", "GPU-1b1b1b1b-1111-4111-8111-111111111111")]
+HOOK_LOG = "/var/log/nvidia-hook-standin.jsonl"
+
+NVIDIA_SMI = """#!/bin/sh
+# Stand-in for nvidia-smi (tests only): two GPUs, for the NvidiaGpus fact.
+case "$1" in
+  --query-gpu=*)
+{query};;
+  -L)
+{listing};;
+  *) echo "stand-in nvidia-smi: only --query-gpu and -L" >&2; exit 1;;
+esac
+"""
+
+HOOK = f"""#!/usr/bin/python3
+# Stand-in for nvidia-container-runtime-hook (tests only): records which GPUs each container was
+# given (NVIDIA_VISIBLE_DEVICES, set by dockerd from the device request) and changes nothing.
+import json, sys
+
+state = json.load(sys.stdin)
+with open(state["bundle"] + "/config.json") as spec:
+    env = dict(item.split("=", 1) for item in json.load(spec)["process"].get("env", []))
+with open("{HOOK_LOG}", "a") as log:
+    log.write(json.dumps({{"container": state["id"], "visible_devices": env.get("NVIDIA_VISIBLE_DEVICES")}}) + "\\n")
+"""
+
+
+def install_gpus(host) -> list[str]:
+    """Put the stand-in nvidia-smi and hook on the host's PATH, before Docker starts (the deploy
+    installs it). Return the stand-in GPUs' UUIDs."""
+    from testbed import testbed
+
+    query = "\n".join(f"    echo '{index}, NVIDIA H200, {uuid}, 143771, {DRIVER_VERSION.split('-')[0]}, Disabled'"
+                      for index, uuid in STANDIN_GPUS)
+    listing = "\n".join(f"    echo 'GPU {index}: NVIDIA H200 (UUID: {uuid})'" for index, uuid in STANDIN_GPUS)
+    with tempfile.TemporaryDirectory() as folder:
+        for name, text in (("nvidia-smi", NVIDIA_SMI.format(query=query, listing=listing)),
+                           ("nvidia-container-runtime-hook", HOOK)):
+            Path(folder, name).write_text(text)
+            Path(folder, name).chmod(0o755)
+            testbed.docker("cp", str(Path(folder, name)), f"{host.name}:/usr/local/bin/{name}")
+    host.ssh("chown root:root /usr/local/bin/nvidia-smi /usr/local/bin/nvidia-container-runtime-hook")
+    return [uuid for _, uuid in STANDIN_GPUS]
+
+
+def hook_records(host) -> dict[str, str | None]:
+    """Container id -> the GPUs its device request named, as the hook saw them."""
+    import json
+
+    lines = host.ssh(f"cat {HOOK_LOG} 2>/dev/null || true").stdout.splitlines()
+    return {record["container"]: record["visible_devices"] for record in map(json.loads, lines)}

@@ -1,0 +1,67 @@
+"""Using a deployed Hub as a person does: a headless Chromium session per user (the `browser`
+fixture is in conftest.py). `hub` is any object whose url(path) gives the Hub's address."""
+
+from __future__ import annotations
+
+import json
+
+from playwright.sync_api import Browser, Page
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def log_in(browser: Browser, hub, user: str, password: str) -> Page:
+    """A fresh browser session (no cookies) logged in as `user`."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(120_000)
+    page.goto(hub.url("/hub/login"))
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_load_state()
+    assert "/hub/login" not in page.url, f"{user} could not log in: {page.inner_text('body')[:500]}"
+    return page
+
+
+def sign_up(browser: Browser, hub, user: str, password: str) -> None:
+    """Fill in NativeAuthenticator's sign-up form in a fresh browser session."""
+    page = browser.new_context().new_page()
+    page.goto(hub.url("/hub/signup"))
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.fill("#password_confirmation_input", password)
+    page.click("#signup_submit")
+    page.wait_for_load_state()
+
+
+def start_server(page: Page, hub, user: str, image: str) -> None:
+    """Pick an image on the spawn page and wait for JupyterLab."""
+    if "/hub/spawn" not in page.url:
+        page.goto(hub.url("/hub/spawn"))
+    page.select_option("select[name=image]", label=image)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/user/{user}/lab**", timeout=180_000)
+    page.wait_for_selector(".jp-LabShell", timeout=120_000)
+
+
+def api(page: Page, method: str, path: str, body: dict | None = None) -> dict:
+    """Call the Jupyter server's REST API from the page, with its cookies and XSRF token, as
+    JupyterLab itself does."""
+    return page.evaluate("""async ([method, path, body]) => {
+        const xsrf = decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "");
+        const response = await fetch(path, {method, headers: {"X-XSRFToken": xsrf,
+            "Content-Type": "application/json"}, body: body ? JSON.stringify(body) : undefined});
+        return {status: response.status, text: await response.text()};
+    }""", [method, path, body])
+
+
+def write_file(page: Page, user: str, path: str, text: str) -> dict:
+    return api(page, "PUT", f"/user/{user}/api/contents/{path}",
+               {"type": "file", "format": "text", "content": text})
+
+
+def list_folder(page: Page, user: str, path: str) -> list[str]:
+    result = api(page, "GET", f"/user/{user}/api/contents/{path}")
+    assert result["status"] == 200, result
+    return [entry["name"] for entry in json.loads(result["text"])["content"]]
