@@ -14,6 +14,7 @@ local.include("tasks/jupyterhub_user.py")
 local.include("tasks/folders.py")
 local.include("tasks/preload_images.py")
 local.include("tasks/notebook_images.py")
+local.include("tasks/https.py")  # the proxy's certificates, before the Hub's Compose project starts it
 local.include("tasks/hub.py")
 local.include("tasks/user_egress.py")  # once the Hub's network exists
 local.include("tasks/hub_accounts.py")

@@ -110,12 +110,57 @@ jupyterhub_version = "5.5.4"
 # tag is one Docker's official library lists (docker-library/official-images, library/debian).
 hub_base_image = "debian:trixie-20260803-slim"
 
-# Port on the host where the Hub listens (plain HTTP: put a TLS proxy in front of it).
+# --- HTTPS: a Caddy proxy in front of the Hub -----------------------------------------------------
+# How the Hub is served. Users type passwords into it, so plain HTTP is only for an admin who asks:
+#   "internal"     HTTPS with a certificate from the proxy's own local CA (the default): encrypted
+#                  at once; browsers warn until users trust the CA's root, whose path the deploy
+#                  prints (jupyterhub_root/proxy/data/caddy/pki/authorities/local/root.crt);
+#   "letsencrypt"  a certificate from acme_ca_url (Let's Encrypt) for hub_domain, renewed by the
+#                  proxy; needs hub_domain's DNS pointing at the server and http_port or
+#                  https_port reachable from the Internet;
+#   "files"        your own certificate and key (tls_certificate_file, tls_key_file);
+#   "off"          no proxy: the Hub speaks plain HTTP on hub_port (behind a TLS proxy of yours).
+hub_tls = "internal"
+
+# The name users reach the Hub by ("hub.example.org"): required for "letsencrypt". None: with
+# "internal", the certificate is for "localhost" and the server's host name.
+hub_domain = None
+
+# The e-mail address of the ACME account ("letsencrypt"): Let's Encrypt writes to it about problems.
+acme_email = None
+
+# The ACME server's directory. Let's Encrypt's staging directory
+# (https://acme-staging-v02.api.letsencrypt.org/directory) for trials, or a private ACME server.
+acme_ca_url = "https://acme-v02.api.letsencrypt.org/directory"
+
+# A local PEM file: the CA certificate a private ACME server's HTTPS is signed by. None: the
+# proxy trusts the public CAs.
+acme_ca_root = None
+
+# Your certificate (full chain, a local PEM file) for hub_tls "files". An expired one, or one not
+# for hub_domain (when set), is refused.
+tls_certificate_file = None
+
+# Its private key (a local, unencrypted PEM file), uploaded readable by root alone. A key that is
+# not the certificate's is refused.
+tls_key_file = None
+
+# The host's port for HTTPS (the proxy's).
+https_port = 443
+
+# The host's port for plain HTTP, which only redirects to HTTPS and answers Let's Encrypt's HTTP-01
+# challenge (which must reach it on port 80, unless https_port is 443 for TLS-ALPN-01).
+http_port = 80
+
+# The proxy's image: the official Caddy image, pinned (caddyserver/caddy-docker, 2.11.2).
+proxy_image = "caddy:2.11.2"
+
+# Port on the host where the Hub listens when hub_tls is "off" (plain HTTP).
 hub_port = 8000
 
-# The host's address the Hub's port is published on. "0.0.0.0": every interface, so every
-# network that reaches the server reaches the Hub; Docker's published ports bypass ufw and
-# firewalld rules. "127.0.0.1": this host only (a reverse proxy of yours on it), or one address.
+# The host's address the proxy's ports (or, with hub_tls "off", the Hub's port) are published on.
+# "0.0.0.0": every interface, so every network that reaches the server reaches the Hub; Docker's
+# published ports bypass ufw and firewalld rules. "127.0.0.1": this host only, or one address.
 hub_bind_address = "0.0.0.0"
 
 # Accounts created with admin rights on the first deploy (each gets a password, see below).

@@ -102,6 +102,22 @@ def url(value: Any) -> None:
     matches(r"https?://[^\s/]+(/\S*)?", "an http:// or https:// URL")(value)
 
 
+def domain_name(value: Any) -> None:
+    """A DNS name like "hub.example.org": certificates are issued for names, and Let's Encrypt
+    issues none for a bare IP address through this setup."""
+    import ipaddress
+
+    is_type(str)(value)
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise Invalid(f"must be a domain name, not the IP address {value!r}: point a DNS name at the server")
+    matches(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+            "a lowercase domain name like 'hub.example.org'")(value)
+
+
 def local_file(value: Any) -> None:
     """A file on the machine running pyinfra (relative paths are relative to where it runs)."""
     is_type(str)(value)

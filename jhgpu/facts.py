@@ -113,12 +113,23 @@ class EgressRules(FactBase):
         return found
 
 
-class HttpAnswers(FactBase):
-    """Whether `url` answers with a success status from the host, within a few seconds."""
+HUB_HEALTH = "http://127.0.0.1:8000/hub/health"  # inside the Hub's container, whatever is published
 
-    def command(self, url: str) -> str:
-        return (f"for _ in 1 2 3; do curl -sf -o /dev/null --max-time 5 {shlex.quote(url)} && echo yes && exit 0;"
-                " sleep 1; done; echo no")
+
+def hub_health_command(container: str) -> str:
+    """Succeeds when the Hub in `container` answers its health check (asked from inside, so it
+    works whether the Hub's port is published or only the proxy's)."""
+    probe = f"import urllib.request; urllib.request.urlopen({HUB_HEALTH!r}, timeout=5)"
+    return f"docker exec {shlex.quote(container)} python3 -c {shlex.quote(probe)} >/dev/null 2>&1"
+
+
+class HubAnswers(FactBase):
+    """Whether the Hub in `container` answers its health check, within a few seconds."""
+
+    requires_command = "docker"
+
+    def command(self, container: str) -> str:
+        return f"for _ in 1 2 3; do {hub_health_command(container)} && echo yes && exit 0; sleep 1; done; echo no"
 
     def process(self, output):
         return "".join(output).strip().endswith("yes")

@@ -16,6 +16,7 @@ import jinja2
 
 from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.images import ImageBuild, image_ref, offered_images
+from jhgpu.tls import PROXY_DIGEST_LABEL, PROXY_DIR, proxy_plan
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accounts.py"
@@ -67,19 +68,13 @@ class HubNames:
                    network=f"{project}-network")
 
 
-def _host_port(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def published_port(data) -> str:
-    """Compose's ports entry: the Hub's port on hub_bind_address of the host."""
-    return f"{_host_port(data.hub_bind_address, data.hub_port)}:8000"
-
-
-def health_url(data) -> str:
-    """Where the deploy, on the host, asks whether the Hub answers."""
-    everywhere = data.hub_bind_address in ("0.0.0.0", "::")
-    return f"http://{_host_port('127.0.0.1' if everywhere else data.hub_bind_address, data.hub_port)}/hub/health"
+def published_port(data) -> str | None:
+    """Compose's ports entry for the Hub: its port on hub_bind_address, with hub_tls "off"
+    only (otherwise the proxy's ports are the only published ones)."""
+    if data.hub_tls != "off":
+        return None
+    address = data.hub_bind_address
+    return f"{f'[{address}]' if ':' in address else address}:{data.hub_port}:8000"
 
 
 def hub_image_build(data) -> ImageBuild:
@@ -136,8 +131,9 @@ def blocked_accounts(data, ever_declared) -> list[str]:
     return sorted(set(ever_declared) - set(declared_accounts(data)))
 
 
-def hub_context(data, ever_declared=(), gpus=None) -> dict:
+def hub_context(data, ever_declared=(), gpus=None, hostname=None) -> dict:
     names = HubNames.of(data)
+    proxy = proxy_plan(data, hostname)
     images = offered_images(data)
     services, roles = idle_culler(data)
     # The admin role's members, listed exactly: JupyterHub then revokes admin rights from anyone
@@ -158,6 +154,13 @@ def hub_context(data, ever_declared=(), gpus=None) -> dict:
         "hub_container": names.container,
         "network": names.network,
         "hub_published": published_port(data),
+        "proxy": proxy,
+        "proxy_image": data.proxy_image,
+        "proxy_digest_label": PROXY_DIGEST_LABEL,
+        "global_options": proxy.global_options if proxy else (),
+        "names": proxy.names if proxy else (),
+        "tls_line": proxy.tls_line if proxy else "",
+        "tornado_settings": {"cookie_options": {"secure": True}} if proxy else {},
         "compose_project_name": data.compose_project_name,
         "hub_home": HUB_HOME,
         "data_dir": f"{data.jupyterhub_root}/{HUB_DATA_DIR}",
@@ -228,22 +231,36 @@ def hub_move_problems(data, containers: list[dict]) -> list[str]:
 class HubFiles:
     files: dict[str, str]  # file name (relative to jupyterhub_root) -> content
     config_digest: str  # the label a Hub container made from exactly these files carries
+    proxy_digest: str = ""  # ... and the proxy's, from its Caddyfile and certificate files
 
 
-def hub_files(data, ever_declared=(), gpus=None) -> HubFiles:
+def _digest(*parts: str | bytes) -> str:
+    return hashlib.sha256(b"\0".join(part.encode() if isinstance(part, str) else part for part in parts)).hexdigest()
+
+
+def hub_files(data, ever_declared=(), gpus=None, hostname=None) -> HubFiles:
     """`ever_declared`: every account name the deploy has declared on this host (a record it
-    keeps there), so that names since removed are blocked. `gpus`: the NvidiaGpus fact."""
+    keeps there), so that names since removed are blocked. `gpus`: the NvidiaGpus fact.
+    `hostname`: the server's, a name of the proxy's "internal" certificate."""
     env = _environment()
-    context = hub_context(data, ever_declared, gpus)
+    context = hub_context(data, ever_declared, gpus, hostname)
     files = {
         f"{HUB_IMAGE_DIR}/Dockerfile": env.get_template("hub.Dockerfile.j2").render(context),
         "jupyterhub_config.py": env.get_template("jupyterhub_config.py.j2").render(context),
         ".env": env.get_template("env.j2").render(context),
     }
+    proxy, proxy_files, proxy_digest = context["proxy"], {}, ""
+    if proxy:
+        caddyfile = env.get_template("Caddyfile.j2").render(context)
+        proxy_files[f"{PROXY_DIR}/Caddyfile"] = caddyfile
+        # The certificate files are the admin's (read here, uploaded by tasks/https.py).
+        proxy_digest = _digest(caddyfile, data.proxy_image, *proxy.ports,
+                               *(Path(local).read_bytes() for local in sorted(proxy.uploads)))
     compose = env.get_template("docker-compose.yml.j2")
-    # The label is a digest of everything else the container is made from, the Compose file
-    # included (rendered with an empty label); the Hub image is compared by id when it runs.
-    unlabelled = compose.render(context, config_digest="")
-    digest = hashlib.sha256("\0".join([*files.values(), unlabelled]).encode()).hexdigest()
-    files["docker-compose.yml"] = compose.render(context, config_digest=digest)
-    return HubFiles(files=files, config_digest=digest)
+    # The Hub's label is a digest of everything else it is made from, its part of the Compose
+    # file included (rendered without labels or the proxy, whose own label covers it); the Hub
+    # image is compared by id when it runs.
+    unlabelled = compose.render({**context, "proxy": None}, config_digest="", proxy_digest="")
+    digest = _digest(*files.values(), unlabelled)
+    files["docker-compose.yml"] = compose.render(context, config_digest=digest, proxy_digest=proxy_digest)
+    return HubFiles(files={**files, **proxy_files}, config_digest=digest, proxy_digest=proxy_digest)

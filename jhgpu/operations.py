@@ -19,11 +19,12 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 
-from jhgpu.facts import (DanglingImages, DockerImage, EgressRules, GpuContainerView, HttpAnswers, HubAccounts,
-                         HubContainers, TreeDigest)
+from jhgpu.facts import (DanglingImages, DockerImage, EgressRules, GpuContainerView, HubAccounts, HubAnswers,
+                         HubContainers, TreeDigest, hub_health_command)
 from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS, HubNames
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
+from jhgpu.tls import PROXY_DIGEST_LABEL
 
 q = shlex.quote
 
@@ -166,30 +167,47 @@ def docker_image_present(ref: str):
 
 @operation()
 def hub_running(compose_command: str, project_dir: str, container: str, image: str, config_digest: str,
-                health_url: str, files_changed: Callable[[], bool], wait_seconds: int = 180):
-    """The Hub up under Compose, made from the current files and image.
+                proxy: dict | None, files_changed: Callable[[], bool], wait_seconds: int = 180):
+    """The Hub (and its HTTPS proxy) up under Compose, made from the current files and images.
 
-    `compose up` would report a change on every run, so the running container is compared
-    first: its config-digest label (written into docker-compose.yml), its image id, its state
-    and whether it answers. A match leaves it alone; anything else (new settings, a rebuilt
-    image, a stopped or crash-looping Hub) recreates it, and so does a rendered file the deploy
-    just rewrote (one edited by hand and restored: the running Hub read the edited one).
+    `compose up` would report a change on every run, so the running containers are compared
+    first: their digest labels (written into docker-compose.yml), image ids and states, and
+    whether the Hub answers. A match leaves them alone; anything else (new settings, a rebuilt
+    image, a stopped or crash-looping Hub) recreates what differs, and so does a rendered file the
+    deploy just rewrote (one edited by hand and restored: the running Hub read the edited one).
+    `proxy`: {"container", "digest", "image"} of the proxy that should run; None: no proxy.
     """
-    current = next((c for c in host.get_fact(HubContainers, label=CONFIG_DIGEST_LABEL) or []
-                    if c["name"] == container), None)
-    wanted_image = host.get_fact(DockerImage, ref=image)
-    if (current and current["status"] == "running" and not current["restarting"]
-            and current["labels"].get(CONFIG_DIGEST_LABEL) == config_digest
-            and wanted_image and current["image"] == wanted_image["id"] and not files_changed()
-            and host.get_fact(HttpAnswers, url=health_url)):
+    hub = _container(container, CONFIG_DIGEST_LABEL)
+    stale = []
+    if not (_runs(hub, CONFIG_DIGEST_LABEL, config_digest, image) and not files_changed()
+            and host.get_fact(HubAnswers, container=container)):
+        stale.append("hub")
+    proxies = host.get_fact(HubContainers, label=PROXY_DIGEST_LABEL) or []
+    if proxy and not _runs(_container(proxy["container"], PROXY_DIGEST_LABEL), PROXY_DIGEST_LABEL,
+                           proxy["digest"], proxy["image"]):
+        stale.append("proxy")
+    leftover = [c["name"] for c in proxies if not proxy or c["name"] != proxy["container"]]
+    if not stale and not leftover:
         host.noop(f"the Hub ({container}) is running with the current settings")
         return
-    yield f"cd {q(project_dir)} && {compose_command} up -d --force-recreate --remove-orphans"
+    # Only what differs is recreated; --remove-orphans takes away a proxy no longer wanted.
+    recreate = f" --force-recreate {' '.join(stale)}" if stale else ""
+    yield f"cd {q(project_dir)} && {compose_command} up -d --remove-orphans{recreate}"
     # Done only once the Hub answers, so a Hub that cannot start fails the deploy with its log.
-    health = health_url
-    yield (f"for _ in $(seq {wait_seconds}); do curl -sf -o /dev/null {q(health)} && exit 0; sleep 1; done;"
+    yield (f"for _ in $(seq {wait_seconds}); do {hub_health_command(container)} && exit 0; sleep 1; done;"
            f" docker logs --tail 40 {q(container)} >&2;"
-           f" echo 'the Hub did not answer at {health} within {wait_seconds} s; its log is above' >&2; exit 1")
+           f" echo 'the Hub did not answer within {wait_seconds} s; its log is above' >&2; exit 1")
+
+
+def _container(name: str, label: str) -> dict | None:
+    return next((c for c in host.get_fact(HubContainers, label=label) or [] if c["name"] == name), None)
+
+
+def _runs(current: dict | None, label: str, digest: str, image: str) -> bool:
+    """Whether `current` runs steadily, from these files (its digest label) and this image."""
+    wanted_image = host.get_fact(DockerImage, ref=image)
+    return bool(current and current["status"] == "running" and not current["restarting"]
+                and current["labels"].get(label) == digest and wanted_image and current["image"] == wanted_image["id"])
 
 
 @operation()

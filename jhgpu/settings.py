@@ -18,12 +18,13 @@ from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
 from jhgpu.checks import (ACCOUNT_NAME, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
-                          git_repo, image_archive, ip_address, ipv4_network, is_type, list_of,
+                          domain_name, git_repo, image_archive, local_file, ip_address, ipv4_network, is_type, list_of,
                           local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
                           passwords, path_under, pem_certificates, url)
 from jhgpu.cuda import chain_cuda, judge_driver
 from jhgpu.images import is_local_repo
 from jhgpu.nvidia import AUTO, FLAVOURS
+from jhgpu.tls import TLS_MODES, tls_problems
 
 
 class SettingsError(PyinfraError):
@@ -58,6 +59,16 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "jupyterhub_version": matches(r"[0-9]+\.[0-9]+\.[0-9]+", "a JupyterHub release like '5.4.2'"),
     "hub_port": number_in(1, 65535),
     "hub_bind_address": ip_address,
+    "hub_tls": one_of(*TLS_MODES),
+    "hub_domain": optional(domain_name),
+    "acme_email": optional(matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")),
+    "acme_ca_url": url,
+    "acme_ca_root": optional(pem_certificates),
+    "tls_certificate_file": optional(pem_certificates),
+    "tls_key_file": optional(local_file),
+    "https_port": number_in(1, 65535),
+    "http_port": number_in(1, 65535),
+    "proxy_image": IMAGE_REF,
     "hub_admin_users": list_of(ACCOUNT_NAME),
     "hub_users": list_of(ACCOUNT_NAME),
     "hub_passwords": passwords,
@@ -170,6 +181,7 @@ def problems_in(data: dict[str, Any]) -> list[str]:
         problems.extend(_account_problems(data))
         problems.extend(_offers_an_image(data))
         problems.extend(_gpu_problems(data))
+        problems.extend(tls_problems(data))
     return problems
 
 

@@ -9,14 +9,16 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.facts.files import FileContents
+from pyinfra.facts.server import Hostname
 from pyinfra.operations import files
 
 from jhgpu.facts import NvidiaGpus
 from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_MODULES, HubNames, declared_accounts,
-                       health_url, hub_files, hub_image_build)
+                       hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
 from jhgpu.operations import docker_image, docker_image_present, hub_running, superseded_images_removed
 from jhgpu.platform import docker_plan_of
+from jhgpu.tls import proxy_plan
 
 root = host.data.jupyterhub_root
 user = host.data.jupyterhub_user
@@ -27,7 +29,8 @@ ever_declared = sorted({*json.loads("".join(host.get_fact(FileContents, path=rec
                         *declared_accounts(host.data)})
 # The GPUs the Hub hands out, as the driver sees them now (none before its first reboot).
 gpus = host.get_fact(NvidiaGpus) if host.data.gpu_enabled else None
-rendered = hub_files(host.data, ever_declared, gpus)
+rendered = hub_files(host.data, ever_declared, gpus, host.get_fact(Hostname))
+proxy = proxy_plan(host.data, host.get_fact(Hostname))
 build = hub_image_build(host.data)
 
 # Root's alone: the Hub (root in its container) keeps password hashes and its cookie secret here.
@@ -50,10 +53,10 @@ if host.data.build_ca_certificates:
 docker_image_present(name=f"Pull {host.data.hub_base_image}", ref=host.data.hub_base_image)
 docker_image(name=f"Build {build.ref}", build=build, log_dir=f"{root}/{BUILD_LOGS_DIR}")
 hub_running(
-    name=f"Run the Hub on port {host.data.hub_port}",
+    name="Run the Hub" + (" behind its HTTPS proxy" if proxy else f" on port {host.data.hub_port}"),
     compose_command=docker_plan_of(host).compose_command, project_dir=root,
     container=names.container, image=names.image, config_digest=rendered.config_digest,
-    health_url=health_url(host.data),
+    proxy=proxy and {"container": proxy.container, "digest": rendered.proxy_digest, "image": host.data.proxy_image},
     # A rendered file rewritten now (edited by hand since) means the running Hub read another.
     files_changed=lambda: any(op.did_change() if op.is_complete() else op.will_change for op in written),
 )

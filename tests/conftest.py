@@ -1,6 +1,5 @@
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,14 +85,19 @@ def fresh_host(docker_engine):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Headless Chromium (playwright's API), shared by the browser tests."""
+def playwright():
+    """Playwright's API, once per run (it cannot be started twice in one thread)."""
     from playwright.sync_api import sync_playwright
 
-    from hub_browser import CHROMIUM_FLAGS
+    with sync_playwright() as running:
+        yield running
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """Headless Chromium, shared by the browser tests."""
+    from hub_browser import launch_chromium
+
+    browser = launch_chromium(playwright)
+    yield browser
+    browser.close()

@@ -4,11 +4,38 @@ fixture is in conftest.py). `hub` is any object whose url(path) gives the Hub's 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 from playwright.sync_api import Browser, Page
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
+
+
+def launch_chromium(playwright, args: tuple[str, ...] = (), home: Path | None = None) -> Browser:
+    """Debian's Chromium, headless. `home`: its HOME, whose NSS database (.pki/nssdb) holds the
+    certificate authorities it trusts beyond the system's (see trust_roots)."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    env = {**os.environ, "HOME": str(home)} if home else None
+    return playwright.chromium.launch(executable_path=chromium, args=[*CHROMIUM_FLAGS, *args], env=env)
+
+
+def trust_roots(home: Path, roots: dict[str, str]) -> Path:
+    """An NSS database in `home` trusting these CA certificates (name -> PEM), as a person who
+    installed them would have; Chromium on Linux reads it."""
+    database = home / ".pki" / "nssdb"
+    if not database.is_dir():
+        database.mkdir(parents=True)
+        subprocess.run(["certutil", "-d", f"sql:{database}", "-N", "--empty-password"], check=True)
+    for name, pem in roots.items():
+        certificate = home / f"{name}.pem"
+        certificate.write_text(pem)
+        subprocess.run(["certutil", "-d", f"sql:{database}", "-A", "-t", "C,,", "-n", name, "-i", str(certificate)],
+                       check=True)
+    return home
 
 
 def log_in(browser: Browser, hub, user: str, password: str) -> Page:

@@ -18,6 +18,7 @@ import pytest
 
 from jhgpu.facts import NvidiaGpus
 from jhgpu.hub import HUB_MODULES, NOTEBOOK_GID, NOTEBOOK_UID, hub_files
+from jhgpu.tls import PROXY_DIGEST_LABEL
 from jhgpu.images import offered_images
 from recorded import default_settings
 
@@ -173,7 +174,7 @@ def test_no_password_reaches_any_rendered_file():
 
 
 def test_compose_runs_the_hub_on_its_port_across_reboots_without_a_gpu_runtime():
-    compose = files(hub_port=8443, compose_project_name="lab")["docker-compose.yml"]
+    compose = files(hub_tls="off", hub_port=8443, compose_project_name="lab")["docker-compose.yml"]
     assert '- "0.0.0.0:8443:8000"' in compose
     assert "restart: always" in compose
     assert "- /var/run/docker.sock:/var/run/docker.sock" in compose
@@ -199,9 +200,15 @@ def test_extra_ca_certificates_reach_the_hub_image_build(tmp_path):
 def test_the_config_digest_changes_with_any_setting_the_hub_sees():
     base = hub_files(settings()).config_digest
     assert hub_files(settings()).config_digest == base
-    for change in ({"user_mem_limit": "4G"}, {"hub_port": 9000}, {"hub_admin_users": ["ada"]},
-                   {"hub_base_image": "example/hub:1"}):
+    for change in ({"user_mem_limit": "4G"}, {"hub_admin_users": ["ada"]}, {"hub_base_image": "example/hub:1"},
+                   {"hub_tls": "off"}):
         assert hub_files(settings(**change)).config_digest != base, change
+    assert hub_files(settings(hub_tls="off", hub_port=9000)).config_digest != hub_files(settings(hub_tls="off")).config_digest
+    # The proxy's settings are the proxy's: the Hub is left alone, the proxy recreated.
+    proxy = hub_files(settings()).proxy_digest
+    for change in ({"https_port": 8443}, {"hub_domain": "hub.example.org"}, {"proxy_image": "caddy:2.11.3"}):
+        assert hub_files(settings(**change)).config_digest == base, change
+        assert hub_files(settings(**change)).proxy_digest != proxy, change
     # Passwords are not part of the Hub's files: changing them must not recreate it.
     assert hub_files(settings(hub_users=["a1"], hub_passwords={"a1": "x" * 12})).config_digest == \
         hub_files(settings(hub_users=["a1"], hub_passwords={"a1": "y" * 12})).config_digest
@@ -216,34 +223,47 @@ from recorded import run_deploy  # noqa: E402
 from recorded_hosts import fresh_host  # noqa: E402
 
 
+HOSTNAME = "gpu01"  # the recorded hosts' (server.Hostname)
+
+
 def with_running_hub(facts: dict, digest: str, accounts: dict[str, bool], rendered: dict[str, str] | None = None,
-                     status: str = "running", answers: bool = True) -> dict:
+                     status: str = "running", answers: bool = True, proxy_digest: str | None = None) -> dict:
     """A host whose Hub container runs from the current hub image, labelled with `digest`, with
-    the `rendered` files (name -> content) in place."""
+    the `rendered` files (name -> content) in place, and its HTTPS proxy labelled `proxy_digest`
+    (None: no proxy runs)."""
     import hashlib
 
-    images = {"jupytergpu/hub:latest": {"id": "sha256:hub", "labels": {}}}
+    images = {"jupytergpu/hub:latest": {"id": "sha256:hub", "labels": {}},
+              "caddy:2.11.2": {"id": "sha256:caddy", "labels": {}}}
     root = "/home/jupyterhub/JupyterHubGPU"
     on_disk = {f"{root}/{name}": hashlib.sha1(content.encode()).hexdigest() for name, content in (rendered or {}).items()}
     owned = {"user": "jupyterhub", "group": "jupyterhub", "mode": 644}
-    folders = {root, f"{root}/hub-image"} if rendered else set()
+    folders = {root: {**owned, "mode": 750}, f"{root}/hub-image": {**owned, "mode": 750}} if rendered else {}
+    if rendered and proxy_digest:
+        proxy_folder = {"user": "root", "group": "root"}
+        folders.update({f"{root}/proxy": {**proxy_folder, "mode": 755}, f"{root}/proxy/tls": {**proxy_folder, "mode": 700},
+                        f"{root}/proxy/data": {**proxy_folder, "mode": 700}})
     directory = facts["files.Directory"]
+    containers = {CONFIG_DIGEST_LABEL: [{"name": "jupyterhub-hub", "status": status, "restarting": False,
+                                         "image": "sha256:hub", "labels": {CONFIG_DIGEST_LABEL: digest}}],
+                  PROXY_DIGEST_LABEL: [{"name": "jupyterhub-proxy", "status": "running", "restarting": False,
+                                        "image": "sha256:caddy", "labels": {PROXY_DIGEST_LABEL: proxy_digest}}]
+                  if proxy_digest else []}
     return {**facts,
-            "files.Directory": lambda path: {**owned, "mode": 750} if path in folders else directory(path),
+            "files.Directory": lambda path: folders.get(path) or directory(path),
             "files.File": lambda path: owned if path in on_disk else None,
             "files.Sha1File": lambda path: on_disk.get(path),
             "jhgpu.facts.DockerImage": lambda ref: images.get(ref),
-            "jhgpu.facts.HubContainers": lambda label: [{
-                "name": "jupyterhub-hub", "status": status, "restarting": False, "image": "sha256:hub",
-                "labels": {CONFIG_DIGEST_LABEL: digest}}],
-            "jhgpu.facts.HttpAnswers": lambda url: answers,
+            "jhgpu.facts.HubContainers": lambda label: containers.get(label, []),
+            "jhgpu.facts.HubAnswers": lambda container: answers,
             "jhgpu.facts.HubAccounts": lambda container, db_url: accounts}
 
 
 def converged_hub(**overrides) -> dict:
-    """A host whose Hub runs from exactly the files these settings render."""
-    rendered = hub_files(settings(**overrides), ["admin", *overrides.get("hub_users", [])])
-    return with_running_hub(fresh_host(), rendered.config_digest, {"admin": True}, rendered.files)
+    """A host whose Hub (and proxy) run from exactly the files these settings render."""
+    rendered = hub_files(settings(**overrides), ["admin", *overrides.get("hub_users", [])], hostname=HOSTNAME)
+    return with_running_hub(fresh_host(), rendered.config_digest, {"admin": True}, rendered.files,
+                            proxy_digest=rendered.proxy_digest or None)
 
 
 @pytest.mark.parametrize("distro, version, compose", [
@@ -251,10 +271,10 @@ def converged_hub(**overrides) -> dict:
 ])
 def test_a_fresh_host_starts_the_hub_with_its_compose_and_waits_for_it(distro, version, compose):
     commands = run_deploy(fresh_host(distro, version), gpu_enabled=False)  # Debian 12 needs other GPU settings
-    up = f"cd /home/jupyterhub/JupyterHubGPU && {compose} up -d --force-recreate --remove-orphans"
+    up = f"cd /home/jupyterhub/JupyterHubGPU && {compose} up -d --remove-orphans --force-recreate hub proxy"
     assert up in commands
     wait = commands[commands.index(up) + 1]
-    assert "curl -sf -o /dev/null http://127.0.0.1:8000/hub/health" in wait
+    assert "docker exec jupyterhub-hub python3 -c" in wait and "http://127.0.0.1:8000/hub/health" in wait
 
 
 def test_nobody_can_sign_up_under_a_declared_name():
@@ -328,10 +348,27 @@ def test_a_converged_hub_is_left_alone():
     {"rendered": {}},  # its files were edited by hand: the deploy restores them, the Hub must reread them
 ])
 def test_a_hub_that_is_not_really_converged_is_recreated(change):
-    rendered = hub_files(settings(), ["admin"])
+    rendered = hub_files(settings(), ["admin"], hostname=HOSTNAME)
     facts = with_running_hub(fresh_host(), rendered.config_digest, {"admin": True},
-                             **{"rendered": rendered.files, **change})
-    assert any(" up -d --force-recreate" in c for c in run_deploy(facts))
+                             **{"rendered": rendered.files, "proxy_digest": rendered.proxy_digest, **change})
+    assert any(" up -d --remove-orphans --force-recreate hub" in c for c in run_deploy(facts))
+
+
+def test_the_proxy_alone_is_recreated_when_only_it_differs():
+    rendered = hub_files(settings(), ["admin"], hostname=HOSTNAME)
+    facts = with_running_hub(fresh_host(), rendered.config_digest, {"admin": True}, rendered.files,
+                             proxy_digest="an-older-caddyfile")
+    assert [c for c in run_deploy(facts) if " up -d" in c] == [
+        "cd /home/jupyterhub/JupyterHubGPU && docker compose up -d --remove-orphans --force-recreate proxy"]
+
+
+def test_turning_https_off_removes_the_proxy_and_publishes_the_hub():
+    on = hub_files(settings(), ["admin"], hostname=HOSTNAME)
+    off = hub_files(settings(hub_tls="off"), ["admin"], hostname=HOSTNAME)
+    facts = with_running_hub(fresh_host(), off.config_digest, {"admin": True}, off.files, proxy_digest=on.proxy_digest)
+    ups = [c for c in run_deploy(facts, hub_tls="off") if " up -d" in c]
+    assert ups == ["cd /home/jupyterhub/JupyterHubGPU && docker compose up -d --remove-orphans"]
+    assert "proxy:" not in off.files["docker-compose.yml"] and '- "0.0.0.0:8000:8000"' in off.files["docker-compose.yml"]
 
 
 def test_a_second_hub_or_moved_data_is_refused_before_any_change():
@@ -354,7 +391,7 @@ def test_a_second_hub_or_moved_data_is_refused_before_any_change():
 def test_changed_settings_or_a_rebuilt_image_recreate_the_hub_but_never_existing_accounts():
     stale = run_deploy(with_running_hub(fresh_host(), "an-older-digest", {"admin": True, "alice": True}),
                        hub_users=["alice"])
-    assert any(" up -d --force-recreate" in c for c in stale)
+    assert any(" up -d --remove-orphans --force-recreate hub" in c for c in stale)
     assert not any("jupytergpu-hub-accounts" in c for c in stale)
 
 
@@ -368,17 +405,17 @@ def test_the_accounts_fact_reads_json_so_a_newline_hides_no_name():
     assert HubAccounts().process([]) is None  # no Hub running
 
 
-@pytest.mark.parametrize("address, published, health", [
-    ("0.0.0.0", "0.0.0.0:8000:8000", "http://127.0.0.1:8000/hub/health"),
-    ("127.0.0.1", "127.0.0.1:8000:8000", "http://127.0.0.1:8000/hub/health"),
-    ("192.0.2.10", "192.0.2.10:8000:8000", "http://192.0.2.10:8000/hub/health"),
-    ("::1", "[::1]:8000:8000", "http://[::1]:8000/hub/health"),
+@pytest.mark.parametrize("address, published", [
+    ("0.0.0.0", "0.0.0.0:{port}:{inside}"), ("127.0.0.1", "127.0.0.1:{port}:{inside}"),
+    ("192.0.2.10", "192.0.2.10:{port}:{inside}"), ("::1", "[::1]:{port}:{inside}"),
 ])
-def test_the_hub_is_published_on_the_bind_address_only(address, published, health):
-    from jhgpu.hub import health_url
-
-    assert f'      - "{published}"\n' in files(hub_bind_address=address)["docker-compose.yml"]
-    assert health_url(settings(hub_bind_address=address)) == health
+def test_only_the_proxy_or_the_plain_hub_is_published_on_the_bind_address(address, published):
+    https = files(hub_bind_address=address)["docker-compose.yml"]
+    for port, inside in ((443, 443), (80, 80)):
+        assert f'      - "{published.format(port=port, inside=inside)}"\n' in https
+    assert ":8000\"" not in https  # the Hub's own port is not published
+    plain = files(hub_tls="off", hub_bind_address=address)["docker-compose.yml"]
+    assert f'      - "{published.format(port=8000, inside=8000)}"\n' in plain and ":443\"" not in plain
 
 
 def test_names_removed_from_the_declared_accounts_are_blocked_and_lose_admin():

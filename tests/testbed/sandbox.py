@@ -20,6 +20,8 @@ import testbed  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 NAME = "jupyterhub-gpu-sandbox"
 INVENTORY = REPO / ".sandbox" / "inventory.py"
+HTTPS_PORT = 443  # https_port's default
+ROOT_CERTIFICATE = "/home/jupyterhub/JupyterHubGPU/proxy/data/caddy/pki/authorities/local/root.crt"
 
 
 def running_host() -> testbed.Host | None:
@@ -36,8 +38,10 @@ def running_host() -> testbed.Host | None:
 
 def write_inventory(host: testbed.Host) -> None:
     INVENTORY.parent.mkdir(exist_ok=True)
-    # No GPU in the sandbox, and no registry: it builds the test bed's fixture image chain.
-    data = {**host.inventory_data(), "gpu_enabled": False, **testbed.testbed_settings(INVENTORY.parent)}
+    # No GPU in the sandbox, and no registry: it builds the test bed's fixture image chain, and
+    # serves HTTPS from the proxy's own CA (the stand-in Caddy image, built from Debian's).
+    data = {**host.inventory_data(), "gpu_enabled": False, **testbed.https_settings(INVENTORY.parent),
+            "hub_tls": "internal"}
     INVENTORY.write_text(
         "# The local sandbox host made by ./dev sandbox. Add settings from group_data/all.py here.\n"
         f"hosts = [({host.name!r}, {pprint.pformat(data, sort_dicts=False)})]\n"
@@ -50,16 +54,20 @@ def up() -> int:
         print(f"==> Reusing the running sandbox host {NAME}")
     else:
         print(f"==> Starting the sandbox host {NAME} (the first time builds its image: a few minutes)")
-        host = testbed.start_host(NAME)
+        host = testbed.start_host(NAME, publish=(HTTPS_PORT,))
     if not INVENTORY.exists() or host.name not in INVENTORY.read_text() or f"{host.port}" not in INVENTORY.read_text():
         write_inventory(host)
     print(f"==> Deploying: pyinfra {INVENTORY.relative_to(REPO)} deploy.py")
     deploy = subprocess.run([str(REPO / ".venv" / "bin" / "pyinfra"), "-y", str(INVENTORY), "deploy.py"], cwd=REPO)
     ssh = f"ssh -i {host.key} -p {host.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1"
-    hub = host.url(testbed.HUB_PORT) if testbed.HUB_PORT in host.published else "(not published: ./dev clean, then rerun)"
+    if HTTPS_PORT in host.published:
+        hub = f"https://localhost:{host.published[HTTPS_PORT]}/"
+    else:
+        hub = "(HTTPS not published: an older sandbox; ./dev clean, then rerun)"
     print(f"""
 ==> The sandbox host is up.
-    The Hub:    {hub}  (the Hub's port {testbed.HUB_PORT} on the sandbox host)
+    The Hub:    {hub}  (HTTPS from the proxy's own CA: your browser warns until you trust it)
+    Its CA:     {ssh} cat {ROOT_CERTIFICATE} > sandbox-ca.crt
     Passwords:  {ssh} cat /root/jupyterhub-initial-passwords.txt
     Log in:     {ssh}
     Redeploy:   .venv/bin/pyinfra {INVENTORY.relative_to(REPO)} deploy.py      (add --dry to preview)

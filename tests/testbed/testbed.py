@@ -271,6 +271,41 @@ def tiny_image(workdir: Path) -> dict:
     return {"name": "tiny-notebook", "local_context": str(context), "parent": None, "display_name": "Tiny"}
 
 
+PROXY_DOCKERFILE = """ARG BASE_IMAGE
+FROM $BASE_IMAGE
+# Stand-in for the official Caddy image, which cannot be pulled here: Debian's caddy package,
+# laid out like the official image (its Caddyfile, XDG folders and command).
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends caddy ca-certificates \\
+ && rm -rf /var/lib/apt/lists/*
+ENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data
+WORKDIR /srv
+EXPOSE 80 443
+CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+"""
+
+
+def proxy_image() -> str:
+    """The stand-in for proxy_image's Caddy, built once from Debian's package."""
+    base = base_image(IMAGES_SUITE)
+    ref = f"{LABEL}-caddy:{_digest(base, PROXY_DOCKERFILE)}"
+    if not image_exists(ref):
+        with tempfile.TemporaryDirectory() as context:
+            Path(context, "Dockerfile").write_text(PROXY_DOCKERFILE)
+            docker("build", "--build-arg", f"BASE_IMAGE={base}", "-t", ref, context, capture=False,
+                   env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return ref
+
+
+def https_settings(workdir: Path) -> dict:
+    """Settings for HTTPS through the proxy, on top of testbed_settings: the stand-in Caddy image,
+    preloaded like the Hub's base. hub_tls is left to the caller."""
+    settings = testbed_settings(workdir)
+    image = proxy_image()
+    return {**settings, "preload_images": [*settings["preload_images"], _archive(image, workdir)],
+            "proxy_image": image}
+
+
 def _archive(ref: str, workdir: Path) -> str:
     archive = workdir / f"{ref.replace(':', '_').replace('/', '_')}.tar"
     if not archive.exists():
@@ -297,6 +332,7 @@ def testbed_settings(workdir: Path) -> dict:
         git(repo, "commit", "-qm", "fixture")
     debian = base_image(IMAGES_SUITE)
     return {
+        "hub_tls": "off",  # plain HTTP on HUB_PORT; the HTTPS proxy is tested on its own (https_settings)
         "preload_images": [_archive(debian, workdir)],
         "build_ca_certificates": BUILD_CA_CERTIFICATES,
         "notebook_root_image": debian,
