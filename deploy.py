@@ -5,6 +5,10 @@ Each step is one file in tasks/; settings and their defaults are in group_data/a
 
 from pyinfra import local
 
+from jhgpu import fact_cache
+
+fact_cache.install()  # each fact read once while nothing on the host changes
+
 local.include("tasks/preflight.py")  # bad settings, an unsupported OS or impossible GPU setups stop here
 local.include("tasks/base_packages.py")
 local.include("tasks/nvidia_driver.py")  # first, as it may need a reboot

@@ -1,5 +1,5 @@
 """Custom pyinfra facts. Query one by hand, e.g.
-    pyinfra inventory.py fact jhgpu.facts.DockerImage ref=jupytergpu/base-notebook
+    pyinfra inventory.py fact jhgpu.facts.DockerImages
 """
 
 from __future__ import annotations
@@ -11,22 +11,39 @@ import shlex
 from pyinfra.api import FactBase
 
 
-class DockerImage(FactBase):
-    """A local image's id and labels ({"id": ..., "labels": {...}}), or None when it is missing
-    (or Docker itself is)."""
+class DockerImages(FactBase):
+    """Every tagged local image, by reference: {"repo:tag": {"id": ..., "labels": {...}}} ({}
+    without Docker). One command for all of them: the deploy asks about a dozen images (see
+    `image_of`)."""
 
     requires_command = "docker"
 
-    def command(self, ref: str) -> str:
-        return (f"docker image inspect --format '{{{{json .Id}}}} {{{{json .Config.Labels}}}}' "
-                f"{shlex.quote(ref)} 2>/dev/null || true")
+    def command(self) -> str:
+        return ("docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | sort -u"
+                " | xargs -r docker image inspect --format '{{json .RepoTags}} {{json .Id}} {{json .Config.Labels}}'"
+                " 2>/dev/null || true")
 
     def process(self, output):
-        line = "".join(output).strip()
-        if not line:
-            return None
-        image_id, labels = line.split(" ", 1)
-        return {"id": json.loads(image_id), "labels": json.loads(labels) or {}}
+        images = {}
+        for line in (line.strip() for line in output):
+            if line:
+                tags, image_id, labels = line.split(" ", 2)
+                for tag in json.loads(tags) or []:
+                    images[tag] = {"id": json.loads(image_id), "labels": json.loads(labels) or {}}
+        return images
+
+
+def image_of(images: dict, ref: str) -> dict | None:
+    """One image of the DockerImages fact, found as Docker names it ("debian:13" for
+    "docker.io/library/debian:13", ":latest" when no tag is given); None when it is missing."""
+    name = ref.split("@", 1)[0]
+    if ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    return (images or {}).get(name)
 
 
 class DanglingImages(FactBase):
@@ -62,6 +79,22 @@ class TreeDigest(FactBase):
 
     def process(self, output):
         return "".join(output).strip() or None
+
+
+class TreeDigests(FactBase):
+    """TreeDigest of several folders in one command: {path: digest, or None when missing}."""
+
+    def command(self, paths: list[str]) -> str:
+        return "; ".join(f"printf '%s\\t%s\\n' {shlex.quote(path)} \"$({TreeDigest().command(path)})\""
+                         for path in paths)
+
+    def process(self, output):
+        digests = {}
+        for line in output:
+            path, _, digest = line.rstrip("\n").rpartition("\t")
+            if path:
+                digests[path] = digest.strip() or None
+        return digests
 
 
 class HubContainers(FactBase):
@@ -121,6 +154,17 @@ def hub_health_command(container: str) -> str:
     works whether the Hub's port is published or only the proxy's)."""
     probe = f"import urllib.request; urllib.request.urlopen({HUB_HEALTH!r}, timeout=5)"
     return f"docker exec {shlex.quote(container)} python3 -c {shlex.quote(probe)} >/dev/null 2>&1"
+
+
+class DpkgInterrupted(FactBase):
+    """Whether dpkg was interrupted mid-way (a killed deploy, a lost connection): packages left
+    unpacked or half-configured, which apt refuses to work on until `dpkg --configure -a`."""
+
+    def command(self) -> str:
+        return "if [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)$(dpkg --audit 2>/dev/null)\" ]; then echo yes; fi"
+
+    def process(self, output):
+        return "".join(output).strip() == "yes"
 
 
 class HubAnswers(FactBase):

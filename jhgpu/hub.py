@@ -32,7 +32,8 @@ HUB_IMAGE_DIR = "hub-image"  # the Hub image's build context, under jupyterhub_r
 HUB_DATA_DIR = "data"  # the Hub's database and cookie secret, under jupyterhub_root
 # Where the Hub container sees its files (the official image's working directory).
 HUB_HOME = "/srv/jupyterhub"
-HUB_DB_URL = f"sqlite:///{HUB_HOME}/{HUB_DATA_DIR}/jupyterhub.sqlite"
+HUB_DB_FILE = "jupyterhub.sqlite"
+HUB_DB_URL = f"sqlite:///{HUB_HOME}/{HUB_DATA_DIR}/{HUB_DB_FILE}"
 # docker-stacks' notebook user (NB_UID, NB_GID): ~/work must belong to it.
 NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100
 NOTEBOOK_HOME = "/home/jovyan"

@@ -19,14 +19,20 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 
-from jhgpu.facts import (DanglingImages, DockerImage, EgressRules, GpuContainerView, HubAccounts, HubAnswers,
-                         HubContainers, TreeDigest, hub_health_command)
+from jhgpu.facts import (DanglingImages, DockerImages, DpkgInterrupted, EgressRules, GpuContainerView, HubAccounts,
+                         HubAnswers, HubContainers, TreeDigest, TreeDigests, hub_health_command,
+                         image_of)
 from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS, HubNames
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
 from jhgpu.tls import PROXY_DIGEST_LABEL
 
 q = shlex.quote
+
+
+def _image(ref: str) -> dict | None:
+    """The local image `ref` names ({"id", "labels"}), or None."""
+    return image_of(host.get_fact(DockerImages), ref)
 
 
 @functools.lru_cache(maxsize=None)
@@ -58,7 +64,10 @@ def apt_install(packages: list[str] | tuple[str, ...]):
     the apt lists only when something is missing.
 
     apt.packages(update=True) would refresh the lists on every run and so never converge.
+    A dpkg run an earlier deploy left unfinished (killed, or its connection lost) is finished first.
     """
+    if host.get_fact(DpkgInterrupted):
+        yield "DEBIAN_FRONTEND=noninteractive dpkg --configure -a --force-confdef --force-confold"
     installed = host.get_fact(DebPackages)
 
     def missing(package: str) -> bool:
@@ -110,16 +119,17 @@ def docker_stacks_checkout(repo: str, ref: str, dest: str, patches_dir: str, mar
 
 
 @operation()
-def docker_image(build: ImageBuild, log_dir: str):
+def docker_image(build: ImageBuild, log_dir: str, contexts: list[str] | None = None):
     """Build one image with BuildKit unless its input-digest label already matches.
 
     Facts are read when the operation runs, so a parent rebuilt earlier in the same deploy
-    (a new image id) makes its children rebuild too.
+    (a new image id) makes its children rebuild too. `contexts`: every build context of the
+    chain, whose digests are read in one pass (the default: this image's alone).
     """
-    context_digest = host.get_fact(TreeDigest, path=build.context)
-    parent = host.get_fact(DockerImage, ref=build.parent_ref)
+    context_digest = host.get_fact(TreeDigests, paths=list(contexts or [build.context])).get(build.context)
+    parent = _image(build.parent_ref)
     digest = input_digest(context_digest or "", build.build_args, parent["id"] if parent else "")
-    current = host.get_fact(DockerImage, ref=build.ref)
+    current = _image(build.ref)
     if current and current["labels"].get(DIGEST_LABEL) == digest:
         host.noop(f"image {build.ref} is up to date")
         return
@@ -159,7 +169,7 @@ def superseded_images_removed(label: str):
 def docker_image_present(ref: str):
     """Pull an image the host lacks. Checked when it runs, so an image loaded by an earlier
     step of the same deploy (preload_images) is not pulled."""
-    if host.get_fact(DockerImage, ref=ref):
+    if _image(ref):
         host.noop(f"image {ref} is present")
         return
     yield f"docker pull {q(ref)}"
@@ -167,7 +177,7 @@ def docker_image_present(ref: str):
 
 @operation()
 def hub_running(compose_command: str, project_dir: str, container: str, image: str, config_digest: str,
-                proxy: dict | None, files_changed: Callable[[], bool], wait_seconds: int = 180):
+                proxy: dict | None, files_changed: Callable[[], bool], database: dict, wait_seconds: int = 180):
     """The Hub (and its HTTPS proxy) up under Compose, made from the current files and images.
 
     `compose up` would report a change on every run, so the running containers are compared
@@ -176,6 +186,8 @@ def hub_running(compose_command: str, project_dir: str, container: str, image: s
     image, a stopped or crash-looping Hub) recreates what differs, and so does a rendered file the
     deploy just rewrote (one edited by hand and restored: the running Hub read the edited one).
     `proxy`: {"container", "digest", "image"} of the proxy that should run; None: no proxy.
+    `database`: the Hub's database, {"host": path on the host, "hub": path in the container};
+    before the Hub moves to another image (an upgrade), a copy is kept beside it, in backups/.
     """
     hub = _container(container, CONFIG_DIGEST_LABEL)
     stale = []
@@ -190,6 +202,9 @@ def hub_running(compose_command: str, project_dir: str, container: str, image: s
     if not stale and not leftover:
         host.noop(f"the Hub ({container}) is running with the current settings")
         return
+    wanted_image = _image(image)
+    if hub and wanted_image and hub["image"] != wanted_image["id"]:
+        yield from _database_backup(container, database)
     # Only what differs is recreated; --remove-orphans takes away a proxy no longer wanted.
     recreate = f" --force-recreate {' '.join(stale)}" if stale else ""
     yield f"cd {q(project_dir)} && {compose_command} up -d --remove-orphans{recreate}"
@@ -199,13 +214,32 @@ def hub_running(compose_command: str, project_dir: str, container: str, image: s
            f" echo 'the Hub did not answer within {wait_seconds} s; its log is above' >&2; exit 1")
 
 
+def _database_backup(container: str, database: dict):
+    """A consistent copy of the Hub's database (SQLite's online backup, made by the running Hub's
+    Python; a plain copy when the Hub is down), named by the UTC time, kept on the host."""
+    folder, name = database["host"].rsplit("/", 1)
+    inside = database["hub"].rsplit("/", 1)[0]
+    stem = name.rsplit(".", 1)[0]
+    if host.state.is_executing:
+        host.log(f"The Hub's image changes: backing up its database to {folder}/backups/{stem}-<UTC time>.sqlite. "
+                 f"To restore one: `docker stop {container}`, copy it over {database['host']}, rerun the deploy",
+                 logger.warning)
+    backup = ("import sqlite3, sys; source = sqlite3.connect(sys.argv[1]); copy = sqlite3.connect(sys.argv[2]);"
+              " source.backup(copy); copy.close()")
+    yield (f"if [ -f {q(database['host'])} ]; then stamp=$(date -u +%Y%m%dT%H%M%SZ)"
+           f" && install -d -m 700 {q(folder + '/backups')}"
+           f" && {{ docker exec {q(container)} python3 -c {q(backup)} {q(database['hub'])}"
+           f" {q(inside + '/backups/')}{q(stem)}-$stamp.sqlite"
+           f" || cp -p {q(database['host'])} {q(folder + '/backups/')}{q(stem)}-$stamp.sqlite; }}; fi")
+
+
 def _container(name: str, label: str) -> dict | None:
     return next((c for c in host.get_fact(HubContainers, label=label) or [] if c["name"] == name), None)
 
 
 def _runs(current: dict | None, label: str, digest: str, image: str) -> bool:
     """Whether `current` runs steadily, from these files (its digest label) and this image."""
-    wanted_image = host.get_fact(DockerImage, ref=image)
+    wanted_image = _image(image)
     return bool(current and current["status"] == "running" and not current["restarting"]
                 and current["labels"].get(label) == digest and wanted_image and current["image"] == wanted_image["id"])
 

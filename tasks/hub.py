@@ -13,7 +13,7 @@ from pyinfra.facts.server import Hostname
 from pyinfra.operations import files
 
 from jhgpu.facts import NvidiaGpus
-from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_MODULES, HubNames, declared_accounts,
+from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FILE, HUB_HOME, HUB_MODULES, HubNames, declared_accounts,
                        hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
 from jhgpu.operations import docker_image, docker_image_present, hub_running, superseded_images_removed
@@ -59,6 +59,7 @@ hub_running(
     proxy=proxy and {"container": proxy.container, "digest": rendered.proxy_digest, "image": host.data.proxy_image},
     # A rendered file rewritten now (edited by hand since) means the running Hub read another.
     files_changed=lambda: any(op.did_change() if op.is_complete() else op.will_change for op in written),
+    database={"host": f"{root}/{HUB_DATA_DIR}/{HUB_DB_FILE}", "hub": f"{HUB_HOME}/{HUB_DATA_DIR}/{HUB_DB_FILE}"},
 )
 # Last, once the Hub runs from its new image: what the rebuilds (notebook images, the Hub's) left.
 superseded_images_removed(name="Remove images the rebuilds superseded", label=DIGEST_LABEL)

@@ -29,7 +29,8 @@ docker_stacks_checkout(
 )
 docker_image_present(name=f"Pull {host.data.notebook_root_image}", ref=host.data.notebook_root_image)
 
-for build in build_plan(host.data):
+builds = build_plan(host.data)
+for build in builds:
     if build.name == CA_ROOT_NAME:
         files.directory(name="Create the CA certificates build context", path=build.context,
                         user=user, group=user)
@@ -40,4 +41,5 @@ for build in build_plan(host.data):
     if build.local_context:
         files.sync(name=f"Upload the build context of {build.name}", src=build.local_context,
                    dest=build.context, user=user, group=user, delete=True)
-    docker_image(name=f"Build {build.ref}", build=build, log_dir=f"{root}/{BUILD_LOGS_DIR}")
+    docker_image(name=f"Build {build.ref}", build=build, log_dir=f"{root}/{BUILD_LOGS_DIR}",
+                 contexts=[b.context for b in builds])

@@ -6,11 +6,11 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.operations import files, server
 
-from jhgpu.facts import DockerImage
 from jhgpu.checks import image_archive_tags
+from jhgpu.facts import DockerImages, image_of
 
 for archive in host.data.preload_images:
-    missing = [tag for tag in image_archive_tags(archive) if not host.get_fact(DockerImage, ref=tag)]
+    missing = [tag for tag in image_archive_tags(archive) if not image_of(host.get_fact(DockerImages), tag)]
     if not missing:
         continue
     remote = f"/var/tmp/jhgpu-preload-{hashlib.sha256(archive.encode()).hexdigest()[:12]}.tar"

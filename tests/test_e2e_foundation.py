@@ -5,6 +5,11 @@ Bad settings first (the host must stay untouched), then a deploy, then a second 
 change nothing, then a look at the host as an admin would take it.
 """
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from conftest import run_pyinfra, write_inventory
@@ -59,6 +64,72 @@ def test_bad_settings_stop_before_the_host_changes(fresh_host, settings, tmp_pat
     assert f"invalid settings for host '{fresh_host.name}'" in run.output
     assert message in run.output
     host_is_untouched(fresh_host)
+
+
+def expired_certificate(folder) -> dict:
+    from test_tls import make_certificate
+
+    certificate, key = make_certificate(folder, ("hub.example.org",), days=(-90, -1))
+    return {"hub_tls": "files", "tls_certificate_file": certificate, "tls_key_file": key}
+
+
+# The catalogue of bad input: each is refused with its cause and the host's name, before the
+# host changes. (A patch that does not apply and a failing build are in test_e2e_images.py.)
+CATALOGUE = [
+    ({"build_ca_certificates": "/nonexistent/site-ca.pem"},
+     "setting 'build_ca_certificates' must be an existing file on this machine"),
+    ({"hub_tls": "letsencrypt", "acme_email": "it@example.org"},
+     "setting 'hub_domain' is needed with hub_tls = 'letsencrypt'"),
+    ({"hub_tls": "letsencrypt", "hub_domain": "192.0.2.1", "acme_email": "it@example.org"},
+     "setting 'hub_domain' must be a domain name, not the IP address '192.0.2.1'"),
+    (expired_certificate, "expired on"),
+    ({"user_gpus": 3}, "setting 'user_gpus' 3 is more than max_gpus_per_user (1)"),
+    ({"hub_passwords": {"carol": "long enough"}}, "has a password for 'carol', which is not in hub_admin_users"),
+    ({"docker_stacks_ref": "main"}, "setting 'docker_stacks_ref' must be a full commit SHA"),
+    ({"hub_port": "8000"}, "setting 'hub_port' must be int, got str '8000'"),
+    ({"shared_data_dir": "/srv/data"}, "setting 'shared_data_dir'"),
+    ({"idle_cull_timeout": 10}, "setting 'idle_cull_timeout' must be at least 60, got 10"),
+    ({"gpu_allocation": "fair"}, "setting 'gpu_allocation' must be one of"),
+    ({"hub_users": ["Alice Smith"]}, "setting 'hub_users' item 0: must be an account name"),
+]
+
+
+@pytest.mark.parametrize("bad, message", CATALOGUE, ids=[message[:40] for _, message in CATALOGUE])
+def test_the_catalogue_of_bad_input_stops_before_the_host_changes(fresh_host, settings, tmp_path, bad, message):
+    if fresh_host.suite != testbed.SUITES[0]:
+        pytest.skip("settings are checked on the machine running pyinfra: one release shows it")
+    bad = bad(tmp_path) if callable(bad) else bad
+    run = run_pyinfra(write_inventory(tmp_path / "inventory.py", fresh_host, **{**settings, **bad}))
+    assert run.returncode != 0 and f"host '{fresh_host.name}'" in run.output and message in run.output, run.output[-3000:]
+    host_is_untouched(fresh_host)
+
+
+def test_an_unreachable_host_is_named_and_nothing_runs(fresh_host, settings, tmp_path):
+    if fresh_host.suite != testbed.SUITES[0]:
+        pytest.skip("one release shows it")
+    gone = testbed.Host(name="gone-host", port=testbed._free_port(), key=fresh_host.key)
+    run = run_pyinfra(write_inventory(tmp_path / "inventory.py", gone, **settings))
+    assert run.returncode != 0 and "gone-host" in run.output and "Could not connect" in run.output, run.output[-3000:]
+
+
+def test_a_deploy_killed_while_installing_packages_leaves_what_the_next_run_finishes(fresh_host, settings, tmp_path):
+    """As a lost connection or Ctrl-C would: pyinfra and the host's dpkg are killed mid-install.
+    The next test's deploy must converge with no manual cleanup."""
+    if fresh_host.suite != testbed.SUITES[0]:
+        pytest.skip("one release shows it")
+    inventory = write_inventory(tmp_path / "inventory.py", fresh_host, **settings)
+    deploy = subprocess.Popen([str(Path(sys.executable).parent / "pyinfra"), "-y", str(inventory), "deploy.py"],
+                              cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while fresh_host.ssh("pgrep -x dpkg", check=False).returncode != 0:
+            assert deploy.poll() is None and time.monotonic() < deadline, "the deploy never ran dpkg"
+            time.sleep(0.2)
+    finally:
+        deploy.kill()
+        deploy.wait()
+    fresh_host.ssh("pkill -9 -x apt-get; pkill -9 -x dpkg; true")
 
 
 def test_first_deploy_converges_the_host(fresh_host, settings, tmp_path):

@@ -8,7 +8,10 @@ allocation through the Hub is test_e2e_gpus.py's, on a host with stand-in GPUs.
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
+import shlex
 import time
 
 import pytest
@@ -134,6 +137,25 @@ def test_another_user_cannot_see_the_first_users_files(hub, browser):
     assert peek.returncode != 0 and "Permission denied" in peek.stderr
 
 
+def test_a_users_container_is_isolated_from_the_host_the_hub_and_other_users(hub):
+    def in_alice(command: str):
+        return hub.host.ssh(f"docker exec -u jovyan jupyter-alice sh -c {shlex.quote(command)}", check=False)
+
+    settings = json.loads(hub.inspect("jupyter-alice", "{{json .HostConfig}}"))
+    assert settings["Privileged"] is False and not settings["CapAdd"]
+    assert in_alice("test -e /var/run/docker.sock").returncode != 0  # no Docker socket: no way to the host
+    # Its mounts are its own ~/work, its home volume and SHARED (read-only): no other user's
+    # folder, no Hub database.
+    mounts = {m["Destination"]: m for m in json.loads(hub.inspect("jupyter-alice", "{{json .Mounts}}"))}
+    assert set(mounts) == {"/home/jovyan", "/home/jovyan/work", "/home/jovyan/SHARED"}
+    assert mounts["/home/jovyan/work"]["Source"] == f"{HOMES}/alice" and mounts["/home/jovyan/SHARED"]["RW"] is False
+    assert in_alice("touch ~/SHARED/mine").returncode != 0
+    assert in_alice("ls / /home; find / -name 'jupyterhub.sqlite' 2>/dev/null").stdout.count("jupyterhub.sqlite") == 0
+    # On the host, no account but root reads users' folders (uid 1000 is checked above).
+    for account in ("nobody", "deployer"):
+        assert hub.host.ssh(f"runuser -u {account} -- ls {HOMES}", check=False).returncode != 0, account
+
+
 def test_stopping_a_server_removes_its_container_but_not_the_files(hub, browser):
     # What `pip install --user` and JupyterLab write outside ~/work: the home is a volume of its own.
     hub.host.ssh("docker exec -u jovyan jupyter-alice sh -c 'mkdir -p ~/.local/lib && echo kept > ~/.local/lib/marker'")
@@ -173,6 +195,26 @@ def test_a_changed_setting_recreates_the_hub_and_keeps_accounts_and_files(hub, b
     # The home outside ~/work came back with the new container.
     assert hub.host.ssh("docker exec jupyter-alice cat /home/jovyan/.local/lib/marker").stdout == "kept\n"
     assert hub.deploy().changed_operations() == []
+
+
+def test_a_new_hub_image_backs_up_the_database_first(hub):
+    # A new base image for the Hub (the same Debian under another tag: a quick rebuild) is an
+    # upgrade of the Hub's image, as a new jupyterhub_version would be.
+    base = hub.settings["hub_base_image"]
+    renamed = f"{base.rsplit(':', 1)[0]}:upgraded"
+    hub.host.ssh(f"docker tag {base} {renamed}")
+    hub.settings["hub_base_image"] = renamed
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert "The Hub's image changes: backing up its database to" in run.output
+    folder = "/home/jupyterhub/JupyterHubGPU/data/backups"
+    backups = hub.host.ssh(f"ls {folder}").stdout.split()
+    assert len(backups) == 1 and re.fullmatch(r"jupyterhub-\d{8}T\d{6}Z\.sqlite", backups[0]), backups
+    # A complete database (SQLite's online backup): every account is in it, and root's alone.
+    count = hub.host.ssh(f"python3 -c \"import sqlite3; print(sqlite3.connect('{folder}/{backups[0]}')"
+                         ".execute('select count(*) from users').fetchone()[0])\"").stdout
+    assert int(count) >= 3
+    assert hub.host.ssh(f"stat -c '%U %a' {folder}").stdout.strip() == "root 700"
 
 
 def test_a_redeploy_that_recreates_the_hub_keeps_running_servers_and_their_kernels(hub, browser):
@@ -433,3 +475,20 @@ def test_users_containers_cannot_reach_a_blocked_address(hub):
     assert hub.deploy().returncode == 0
     wait_reachable(target())
     hub.host.ssh("docker rm -f egress-target")
+
+
+@pytest.mark.parametrize("restart", ["the Docker daemon", "the whole host"])
+def test_the_hub_comes_back_by_itself_with_every_account_and_file(hub, browser, restart):
+    generated = hub.generated_passwords()
+    files = f"find {HOMES} /home/jupyterhub/JupyterHubGPU/data -type f -not -name '*.sqlite*' -exec sha256sum {{}} + | sort"
+    before = hub.host.ssh(files).stdout
+    if restart == "the Docker daemon":
+        hub.host.ssh("systemctl restart docker")
+    else:  # the test-bed host's container restarts: systemd shuts down and boots again
+        testbed.docker("restart", hub.host.name)
+        hub.host.wait_ready()
+    wait_for_hub(hub, answering=True, seconds=180)
+    for user in ("admin", "bob", "erin"):  # every declared account
+        log_in(browser, hub, user, generated[user])
+    assert hub.host.ssh(files).stdout == before
+    assert hub.deploy().changed_operations() == []

@@ -7,6 +7,10 @@ the site's TLS proxy because build_ca_certificates hands the builds this machine
 """
 
 import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +128,32 @@ def test_changing_one_stage_rebuilds_it_and_its_descendants_only(scenario):
     assert "Remove images the rebuilds superseded" in run.changed_operations()
     for name in ["scipy-notebook", "tensorflow-notebook", "frozen-notebook"]:
         assert scenario.host.ssh(f"docker image inspect {before[name]}", check=False).returncode != 0, name
+    assert scenario.deploy().changed_operations() == []
+
+
+def test_a_deploy_killed_during_an_image_build_is_finished_by_the_next_run(scenario):
+    dockerfile = scenario.repo / "images" / "scipy-notebook" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + 'RUN sleep 20 && echo "scipy, third edition" >> "${CONDA_DIR}/scipy-notebook.txt"\n')
+    git(scenario.repo, "commit", "-qam", "scipy: third edition, slow to build")
+    scenario.settings["docker_stacks_ref"] = git(scenario.repo, "rev-parse", "HEAD")
+    inventory = write_inventory(scenario.tmp / "inventory.py", scenario.host, **scenario.settings)
+    deploy = subprocess.Popen([str(Path(sys.executable).parent / "pyinfra"), "-y", str(inventory), "deploy.py"],
+                              cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while scenario.host.ssh("pgrep -f 'slee[p] 20'", check=False).returncode != 0:  # mid-build
+            assert deploy.poll() is None and time.monotonic() < deadline, "the deploy never reached the build"
+            time.sleep(0.5)
+    finally:
+        deploy.kill()  # as Ctrl-C or a lost connection would
+        deploy.wait()
+    scenario.host.ssh("pkill -f 'docker build'; pkill -f 'docker-buildx'; true")
+
+    run = scenario.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert built(run)[:2] == ["scipy-notebook", "tensorflow-notebook"]
+    assert "third edition" in scenario.run_in("tensorflow-notebook", "cat /opt/conda/scipy-notebook.txt").stdout
     assert scenario.deploy().changed_operations() == []
 
 

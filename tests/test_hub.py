@@ -253,7 +253,7 @@ def with_running_hub(facts: dict, digest: str, accounts: dict[str, bool], render
             "files.Directory": lambda path: folders.get(path) or directory(path),
             "files.File": lambda path: owned if path in on_disk else None,
             "files.Sha1File": lambda path: on_disk.get(path),
-            "jhgpu.facts.DockerImage": lambda ref: images.get(ref),
+            "jhgpu.facts.DockerImages": images,
             "jhgpu.facts.HubContainers": lambda label: containers.get(label, []),
             "jhgpu.facts.HubAnswers": lambda container: answers,
             "jhgpu.facts.HubAccounts": lambda container, db_url: accounts}
@@ -438,3 +438,23 @@ def test_the_deploy_keeps_a_record_of_every_declared_name():
     assert config
     context_blocked = hub_files(settings(hub_users=["alice"]), ["admin", "alice", "old-user"]).files
     assert "c.Authenticator.blocked_users = set(['old-user'])" in context_blocked["jupyterhub_config.py"]
+
+
+def test_a_new_hub_image_backs_up_the_database_first(caplog):
+    rendered = hub_files(settings(), ["admin"], hostname=HOSTNAME)
+    facts = converged_hub()
+    images = {"jupytergpu/hub:latest": {"id": "sha256:rebuilt", "labels": {}},
+              "caddy:2.11.2": {"id": "sha256:caddy", "labels": {}}}
+    facts["jhgpu.facts.DockerImages"] = images
+    commands = run_deploy(facts)
+    backup = next(i for i, c in enumerate(commands) if "source.backup(copy)" in c)
+    up = next(i for i, c in enumerate(commands) if " up -d" in c)
+    assert backup < up and " --force-recreate hub" in commands[up]
+    assert "docker exec jupyterhub-hub python3 -c" in commands[backup]
+    assert "/srv/jupyterhub/data/jupyterhub.sqlite /srv/jupyterhub/data/backups/jupyterhub-$stamp.sqlite" in commands[backup]
+    assert "|| cp -p /home/jupyterhub/JupyterHubGPU/data/jupyterhub.sqlite" in commands[backup]  # a Hub that is down
+    assert "To restore one: `docker stop jupyterhub-hub`, copy it over" in caplog.text
+    # Settings alone (same image) recreate the Hub without a backup.
+    stale = run_deploy(with_running_hub(fresh_host(), "an-older-digest", {"admin": True}, rendered.files,
+                                        proxy_digest=rendered.proxy_digest))
+    assert any(" up -d" in c for c in stale) and not any("source.backup" in c for c in stale)
