@@ -5,32 +5,28 @@ from __future__ import annotations
 import atexit
 import functools
 import io
-import json
 import os
 import shlex
 import subprocess
 import tempfile
-from typing import Callable
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
 
-from jhgpu.facts import (DanglingImages, DockerImages, DpkgInterrupted, EgressRules, GpuContainerView, HubAccounts,
-                         HubAnswers, HubContainers, TreeDigest, TreeDigests, hub_health_command,
-                         image_of)
-from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS, HubNames
+from jhgpu.facts import (DanglingImages, DockerImages, DpkgInterrupted, EgressRules, GpuContainerView, TreeDigest,
+                         TreeDigests, image_of)
+from jhgpu.hub import HubNames
 from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
-from jhgpu.tls import PROXY_DIGEST_LABEL
 
 q = shlex.quote
 
 
-def _image(ref: str) -> dict | None:
+def local_image(ref: str) -> dict | None:
     """The local image `ref` names ({"id", "labels"}), or None."""
     return image_of(host.get_fact(DockerImages), ref)
 
@@ -127,9 +123,9 @@ def docker_image(build: ImageBuild, log_dir: str, contexts: list[str] | None = N
     chain, whose digests are read in one pass (the default: this image's alone).
     """
     context_digest = host.get_fact(TreeDigests, paths=list(contexts or [build.context])).get(build.context)
-    parent = _image(build.parent_ref)
+    parent = local_image(build.parent_ref)
     digest = input_digest(context_digest or "", build.build_args, parent["id"] if parent else "")
-    current = _image(build.ref)
+    current = local_image(build.ref)
     if current and current["labels"].get(DIGEST_LABEL) == digest:
         host.noop(f"image {build.ref} is up to date")
         return
@@ -169,113 +165,10 @@ def superseded_images_removed(label: str):
 def docker_image_present(ref: str):
     """Pull an image the host lacks. Checked when it runs, so an image loaded by an earlier
     step of the same deploy (preload_images) is not pulled."""
-    if _image(ref):
+    if local_image(ref):
         host.noop(f"image {ref} is present")
         return
     yield f"docker pull {q(ref)}"
-
-
-@operation()
-def hub_running(compose_command: str, project_dir: str, container: str, image: str, config_digest: str,
-                proxy: dict | None, files_changed: Callable[[], bool], database: dict, wait_seconds: int = 180):
-    """The Hub (and its HTTPS proxy) up under Compose, made from the current files and images.
-
-    `compose up` would report a change on every run, so the running containers are compared
-    first: their digest labels (written into docker-compose.yml), image ids and states, and
-    whether the Hub answers. A match leaves them alone; anything else (new settings, a rebuilt
-    image, a stopped or crash-looping Hub) recreates what differs, and so does a rendered file the
-    deploy just rewrote (one edited by hand and restored: the running Hub read the edited one).
-    `proxy`: {"container", "digest", "image"} of the proxy that should run; None: no proxy.
-    `database`: the Hub's database, {"host": path on the host, "hub": path in the container};
-    before the Hub moves to another image (an upgrade), a copy is kept beside it, in backups/.
-    """
-    hub = _container(container, CONFIG_DIGEST_LABEL)
-    stale = []
-    if not (_runs(hub, CONFIG_DIGEST_LABEL, config_digest, image) and not files_changed()
-            and host.get_fact(HubAnswers, container=container)):
-        stale.append("hub")
-    proxies = host.get_fact(HubContainers, label=PROXY_DIGEST_LABEL) or []
-    if proxy and not _runs(_container(proxy["container"], PROXY_DIGEST_LABEL), PROXY_DIGEST_LABEL,
-                           proxy["digest"], proxy["image"]):
-        stale.append("proxy")
-    leftover = [c["name"] for c in proxies if not proxy or c["name"] != proxy["container"]]
-    if not stale and not leftover:
-        host.noop(f"the Hub ({container}) is running with the current settings")
-        return
-    wanted_image = _image(image)
-    if hub and wanted_image and hub["image"] != wanted_image["id"]:
-        yield from _database_backup(container, database)
-    # Only what differs is recreated; --remove-orphans takes away a proxy no longer wanted.
-    recreate = f" --force-recreate {' '.join(stale)}" if stale else ""
-    yield f"cd {q(project_dir)} && {compose_command} up -d --remove-orphans{recreate}"
-    # Done only once the Hub answers, so a Hub that cannot start fails the deploy with its log.
-    yield (f"for _ in $(seq {wait_seconds}); do {hub_health_command(container)} && exit 0; sleep 1; done;"
-           f" docker logs --tail 40 {q(container)} >&2;"
-           f" echo 'the Hub did not answer within {wait_seconds} s; its log is above' >&2; exit 1")
-
-
-def _database_backup(container: str, database: dict):
-    """A consistent copy of the Hub's database (SQLite's online backup, made by the running Hub's
-    Python; a plain copy when the Hub is down), named by the UTC time, kept on the host."""
-    folder, name = database["host"].rsplit("/", 1)
-    inside = database["hub"].rsplit("/", 1)[0]
-    stem = name.rsplit(".", 1)[0]
-    if host.state.is_executing:
-        host.log(f"The Hub's image changes: backing up its database to {folder}/backups/{stem}-<UTC time>.sqlite. "
-                 f"To restore one: `docker stop {container}`, copy it over {database['host']}, rerun the deploy",
-                 logger.warning)
-    backup = ("import sqlite3, sys; source = sqlite3.connect(sys.argv[1]); copy = sqlite3.connect(sys.argv[2]);"
-              " source.backup(copy); copy.close()")
-    yield (f"if [ -f {q(database['host'])} ]; then stamp=$(date -u +%Y%m%dT%H%M%SZ)"
-           f" && install -d -m 700 {q(folder + '/backups')}"
-           f" && {{ docker exec {q(container)} python3 -c {q(backup)} {q(database['hub'])}"
-           f" {q(inside + '/backups/')}{q(stem)}-$stamp.sqlite"
-           f" || cp -p {q(database['host'])} {q(folder + '/backups/')}{q(stem)}-$stamp.sqlite; }}; fi")
-
-
-def _container(name: str, label: str) -> dict | None:
-    return next((c for c in host.get_fact(HubContainers, label=label) or [] if c["name"] == name), None)
-
-
-def _runs(current: dict | None, label: str, digest: str, image: str) -> bool:
-    """Whether `current` runs steadily, from these files (its digest label) and this image."""
-    wanted_image = _image(image)
-    return bool(current and current["status"] == "running" and not current["restarting"]
-                and current["labels"].get(label) == digest and wanted_image and current["image"] == wanted_image["id"])
-
-
-@operation()
-def hub_accounts(container: str, db_url: str, accounts: list[str], passwords: dict[str, str], passwords_file: str,
-                 data_dir: str, hub_data_dir: str):
-    """Make each declared account exist and be authorized; authorized accounts are never touched.
-
-    Nothing secret is in a command: passwords from `passwords` travel as bcrypt hashes (made
-    here) in a file uploaded into the Hub's root-only data folder (`data_dir` on the host,
-    `hub_data_dir` in the container); other accounts get a password generated in the container,
-    which reaches `passwords_file` (root's, mode 0600) by a file move, only once its account exists.
-    """
-    import bcrypt
-
-    existing = host.get_fact(HubAccounts, container=container, db_url=db_url) or {}
-    wanted = [name for name in accounts if not existing.get(name)]
-    if not wanted:
-        host.noop(f"the Hub has all {len(accounts)} declared account(s)")
-        return
-    replaced = [name for name in wanted if name in existing]
-    if replaced and host.state.is_executing:
-        host.log(f"Replacing unauthorized sign-up(s) under declared account name(s) {', '.join(replaced)}: "
-                 "the declared account takes the name", logger.warning)
-    request = {"accounts": wanted, "password_hashes": {
-        name: bcrypt.hashpw(passwords[name].encode(), bcrypt.gensalt()).decode() for name in wanted if name in passwords}}
-    generated = f"{data_dir}/{GENERATED_PASSWORDS}"
-    # Generated passwords left by an interrupted run are recorded first.
-    record = (f"umask 077 && if [ -s {q(generated)} ]; then cat {q(generated)} >> {q(passwords_file)}"
-              f" && chmod 600 {q(passwords_file)}; fi && rm -f {q(generated)}")
-    yield record
-    yield FileUploadCommand(io.StringIO(json.dumps(request)), f"{data_dir}/{ACCOUNTS_REQUEST}")
-    yield (f"docker exec {q(container)} jupytergpu-hub-accounts {q(db_url)} ensure"
-           f" {q(f'{hub_data_dir}/{ACCOUNTS_REQUEST}')} {q(f'{hub_data_dir}/{GENERATED_PASSWORDS}')}")
-    yield record
 
 
 @operation()

@@ -16,7 +16,8 @@ from jhgpu.facts import NvidiaGpus
 from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FILE, HUB_HOME, HUB_MODULES, HubNames, declared_accounts,
                        hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
-from jhgpu.operations import docker_image, docker_image_present, hub_running, superseded_images_removed
+from jhgpu.hub_operations import hub_running
+from jhgpu.operations import docker_image, docker_image_present, superseded_images_removed
 from jhgpu.platform import docker_plan_of
 from jhgpu.tls import proxy_plan
 
