@@ -142,12 +142,12 @@ def _offers_an_image(data: dict[str, Any]) -> list[str]:
 
 
 def _gpu_problems(data: dict[str, Any]) -> list[str]:
+    if data["user_gpus"] > data["max_gpus_per_user"]:  # checked on CPU-only hosts too: one day they get GPUs
+        return [f"setting 'user_gpus' {data['user_gpus']} is more than max_gpus_per_user "
+                f"({data['max_gpus_per_user']}): users could not start with the GPUs preselected"]
     if not data["gpu_enabled"]:
         return []
     problems = []
-    if data["user_gpus"] > data["max_gpus_per_user"]:
-        problems.append(f"setting 'user_gpus' {data['user_gpus']} is more than max_gpus_per_user "
-                        f"({data['max_gpus_per_user']}): users could not start with the GPUs preselected")
     check = data["gpu_check_image"]
     if check is not None and check not in [image["name"] for image in data["notebook_images"]]:
         problems.append(f"setting 'gpu_check_image' {check!r} is not one of notebook_images")
