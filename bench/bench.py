@@ -34,6 +34,7 @@ from testbed import testbed  # noqa: E402
 
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 RESULTS = REPO / "bench" / "results.json"
+DEFAULTS = __import__("runpy").run_path(str(REPO / "group_data" / "all.py"))
 PASSWORD = "bench-password-1"
 IMAGE = "Python (SciPy)"
 
@@ -44,7 +45,7 @@ class Run:
 
     @property
     def commands(self) -> int:
-        return sum("--> Running command on" in line for _, line in self.log)
+        return sum("Running command on" in line for _, line in self.log)
 
     def facts(self) -> collections.Counter:
         return collections.Counter(m.group(1) for _, line in self.log
@@ -128,12 +129,11 @@ def change_last_image(workdir: Path, settings: dict) -> dict:
 def bare_build_seconds(host: testbed.Host, settings: dict) -> float:
     """`docker build` of the last image's context as the deploy checked it out, with the same
     build arguments, after the same kind of change (a copy, so the deploy's checkout is left alone)."""
-    import runpy
     from types import SimpleNamespace
 
     from jhgpu.images import build_plan
 
-    data = SimpleNamespace(**{**runpy.run_path(str(REPO / "group_data" / "all.py")), **settings})
+    data = SimpleNamespace(**{**DEFAULTS, **settings})
     build = build_plan(data)[-1]
     args = " ".join(f"--build-arg '{key}={value}'" for key, value in sorted(build.build_args.items()))
     script = (f"rm -rf /tmp/bench-context && cp -r {build.context} /tmp/bench-context && cd /tmp/bench-context && "
@@ -141,6 +141,12 @@ def bare_build_seconds(host: testbed.Host, settings: dict) -> float:
               f"start=$(date +%s.%N); DOCKER_BUILDKIT=1 docker build -q {args} -t bench-bare-build . >/dev/null; "
               "end=$(date +%s.%N); python3 -c \"print($end - $start)\"")
     return float(host.ssh(script).stdout)
+
+
+def note(results: dict, key: str, value: dict) -> None:
+    """Keep a figure, and say it at once (a later stage may fail)."""
+    results[key] = value
+    print(f"{key}: {json.dumps(value)}", flush=True)
 
 
 def main() -> int:
@@ -155,31 +161,31 @@ def main() -> int:
     try:
         one = inventory(work / "one.py", hosts[:1], settings)
         first = pyinfra(one, "deploy.py")
-        results["first_converge"] = {"seconds": round(first.seconds, 1), "commands": first.commands,
-                                     "longest": [[name, round(s, 1)] for name, s in first.longest_operations()]}
+        note(results, "first_converge", {"seconds": round(first.seconds, 1), "commands": first.commands,
+                                     "longest": [[name, round(s, 1)] for name, s in first.longest_operations()]})
         floor = pyinfra(one, "fact", "server.Hostname")
         noop = pyinfra(one, "deploy.py")
-        results["noop_rerun"] = {"seconds": round(noop.seconds, 2), "commands": noop.commands,
+        note(results, "noop_rerun", {"seconds": round(noop.seconds, 2), "commands": noop.commands,
                                  "floor_seconds": round(floor.seconds, 2), "floor_commands": floor.commands,
                                  "ratio": round(noop.seconds / floor.seconds, 2), "target": 2.0,
-                                 "facts": dict(noop.facts().most_common(8))}
+                                 "facts": dict(noop.facts().most_common(8))})
         four = inventory(work / "four.py", hosts, settings)
         with concurrent.futures.ThreadPoolExecutor(3) as pool:  # the other three converge
             list(pool.map(lambda h: pyinfra(inventory(work / f"{h.name}.py", [h], settings), "deploy.py"), hosts[1:]))
         noop_four = pyinfra(four, "deploy.py")
-        results["noop_rerun_4_hosts"] = {"seconds": round(noop_four.seconds, 2), "one_host_seconds": round(noop.seconds, 2),
-                                         "ratio": round(noop_four.seconds / noop.seconds, 2), "target": 1.5}
+        note(results, "noop_rerun_4_hosts", {"seconds": round(noop_four.seconds, 2), "one_host_seconds": round(noop.seconds, 2),
+                                         "ratio": round(noop_four.seconds / noop.seconds, 2), "target": 1.5})
         changed = change_last_image(work, settings)
         rebuild = pyinfra(inventory(work / "one.py", hosts[:1], changed), "deploy.py")
         bare = bare_build_seconds(hosts[0], changed)
-        results["last_image_changed"] = {"seconds": round(rebuild.seconds, 1), "bare_build_seconds": round(bare, 1),
+        note(results, "last_image_changed", {"seconds": round(rebuild.seconds, 1), "bare_build_seconds": round(bare, 1),
                                          "ratio": round(rebuild.seconds / bare, 2), "target": 1.2,
-                                         "longest": [[n, round(s, 1)] for n, s in rebuild.longest_operations(3)]}
+                                         "longest": [[n, round(s, 1)] for n, s in rebuild.longest_operations(3)]})
         spawn = spawn_seconds(hosts[0], "alice")
-        image = f"{changed['image_owner']}/{changed['notebook_images'][-1]['name']}:latest"
+        image = f"{DEFAULTS['image_owner']}/{changed['notebook_images'][-1]['name']}:latest"
         bare_run = bare_run_seconds(hosts[0], image)
-        results["spawn"] = {"seconds": round(spawn, 2), "bare_run_seconds": round(bare_run, 2),
-                            "over_bare": round(spawn - bare_run, 2), "target_over_bare": 3.0}
+        note(results, "spawn", {"seconds": round(spawn, 2), "bare_run_seconds": round(bare_run, 2),
+                            "over_bare": round(spawn - bare_run, 2), "target_over_bare": 3.0})
     finally:
         for host in hosts:
             host.remove()
