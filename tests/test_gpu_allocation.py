@@ -1,6 +1,7 @@
 """The GPU allocator (jhgpu/gpu_allocation.py), pure and fast: the same file the Hub runs."""
 
 import asyncio
+import concurrent.futures
 import html
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from jhgpu.gpu_allocation import EXCLUSIVE, SHARED, Gpu, NoGpuFree, assign
 
 SAMPLES = Path(__file__).parent / "fixtures" / "nvidia"
 FOUR = [Gpu(uuid=f"GPU-{n}", name=f"GPU {n}: NVIDIA A100-SXM4-80GB, 80 GiB") for n in range(4)]
+
+
+def run(coroutine):
+    """asyncio.run in a thread of its own: the browser tests keep an event loop in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def units_of(sample: str) -> list[Gpu]:
@@ -120,11 +127,11 @@ def test_a_restarted_hub_gives_no_gpu_its_containers_still_hold():
 
         return (await allocator.allocate(FOUR, 1, EXCLUSIVE, read, create))[0]
 
-    assert asyncio.run(spawn(before, "alice")) == ("GPU-0",)
+    assert run(spawn(before, "alice")) == ("GPU-0",)
     after = allocation.Allocator()  # the new Hub
-    assert asyncio.run(spawn(after, "bob")) == ("GPU-1",)
+    assert run(spawn(after, "bob")) == ("GPU-1",)
     containers.pop(0)  # alice's server stops: DockerSpawner removes its container
-    assert asyncio.run(spawn(after, "carol")) == ("GPU-0",)
+    assert run(spawn(after, "carol")) == ("GPU-0",)
 
 
 # --- concurrent spawns ---------------------------------------------------------------------------
@@ -150,7 +157,7 @@ def concurrent_spawns(allocator, users: int) -> tuple[list, list]:
     async def everyone():
         await asyncio.gather(*(spawn(f"user{n}") for n in range(users)))
 
-    asyncio.run(everyone())
+    run(everyone())
     return granted, refused
 
 
