@@ -1,7 +1,6 @@
 """The GPU allocator (jhgpu/gpu_allocation.py), pure and fast: the same file the Hub runs."""
 
 import asyncio
-import concurrent.futures
 import html
 from pathlib import Path
 
@@ -16,9 +15,15 @@ FOUR = [Gpu(uuid=f"GPU-{n}", name=f"GPU {n}: NVIDIA A100-SXM4-80GB, 80 GiB") for
 
 
 def run(coroutine):
-    """asyncio.run in a thread of its own: the browser tests keep an event loop in this one."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+    """A fresh event loop for `coroutine`. Playwright (the browser tests, same session) keeps a
+    loop marked running in this thread, and gevent's patched threads share it: that mark is set
+    aside meanwhile."""
+    running = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    try:
+        return asyncio.run(coroutine)
+    finally:
+        asyncio.events._set_running_loop(running)
 
 
 def units_of(sample: str) -> list[Gpu]:
