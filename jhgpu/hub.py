@@ -16,7 +16,7 @@ import jinja2
 
 from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.images import ImageBuild, image_ref, offered_images
-from jhgpu.tls import PROXY_DIGEST_LABEL, PROXY_DIR, proxy_plan
+from jhgpu.tls import PROXY_DIGEST_LABEL, PROXY_DIR, host_port, proxy_plan
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accounts.py"
@@ -74,8 +74,7 @@ def published_port(data) -> str | None:
     only (otherwise the proxy's ports are the only published ones)."""
     if data.hub_tls != "off":
         return None
-    address = data.hub_bind_address
-    return f"{f'[{address}]' if ':' in address else address}:{data.hub_port}:8000"
+    return f"{host_port(data.hub_bind_address, data.hub_port)}:8000"
 
 
 def hub_image_build(data) -> ImageBuild:

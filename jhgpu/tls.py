@@ -40,7 +40,8 @@ class ProxyPlan:
         return f"{self.directory}/data/{INTERNAL_ROOT}"
 
 
-def _host_port(address: str, port: int) -> str:
+def host_port(address: str, port: int) -> str:
+    """A published port in Compose's form: address:port, an IPv6 address in brackets."""
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
@@ -70,8 +71,8 @@ def proxy_plan(data, hostname: str | None = None) -> ProxyPlan | None:
     else:
         options.append("skip_install_trust")  # the proxy's container needs no trust store of its own
         tls_line = "tls internal"
-    ports = (f"{_host_port(data.hub_bind_address, data.http_port)}:80",
-             f"{_host_port(data.hub_bind_address, data.https_port)}:443")
+    ports = (f"{host_port(data.hub_bind_address, data.http_port)}:80",
+             f"{host_port(data.hub_bind_address, data.https_port)}:443")
     return ProxyPlan(container=f"{data.compose_project_name}-proxy", directory=directory, names=names,
                      tls_line=tls_line, global_options=tuple(options), uploads=uploads, ports=ports)
 
