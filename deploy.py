@@ -3,11 +3,12 @@
 Each step is one file in tasks/; settings and their defaults are in group_data/all.py.
 """
 
-from pyinfra import local
+from pyinfra import host, local
 
 from jhgpu import fact_cache
 
 fact_cache.install()  # each fact read once while nothing on the host changes
+fact_cache.read_ahead(host)  # ...and the facts its last run asked for, read in one command
 
 local.include("tasks/preflight.py")  # bad settings, an unsupported OS or impossible GPU setups stop here
 local.include("tasks/base_packages.py")

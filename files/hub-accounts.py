@@ -19,25 +19,42 @@ Nothing secret is ever a command-line argument or printed.
 import json
 import os
 import secrets
+import sqlite3
 import sys
 import time
 
-import bcrypt
-from nativeauthenticator.orm import UserInfo
-from sqlalchemy import create_engine, inspect
-from sqlalchemy.orm import Session
-
 WAIT_SECONDS = 180
+ACCOUNTS_TABLE = "users_info"  # NativeAuthenticator's UserInfo
 
 
-def open_database(url: str) -> Session:
-    """The Hub's database once the Hub has made it (it makes the accounts table at start)."""
-    engine = create_engine(url)
+def wait_for_accounts_table(has_table, url: str) -> None:
+    """Until the Hub has made its accounts table (it does at its first start)."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while UserInfo.__tablename__ not in inspect(engine).get_table_names():
+    while not has_table():
         if time.monotonic() > deadline:
             sys.exit(f"the Hub did not create its accounts table in {url} within {WAIT_SECONDS} s")
         time.sleep(1)
+
+
+def list_accounts(url: str) -> list[dict]:
+    """Read-only, through the standard library: the deploy asks at every run, and importing the
+    Hub's ORM for it took most of a second."""
+    if not url.startswith("sqlite:///"):
+        sys.exit(f"listing accounts needs the Hub's SQLite database, not {url}")
+    db = sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True)
+    wait_for_accounts_table(lambda: db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                               (ACCOUNTS_TABLE,)).fetchone(), url)
+    rows = db.execute(f"SELECT username, is_authorized FROM {ACCOUNTS_TABLE} ORDER BY username")
+    return [{"name": name, "authorized": bool(authorized)} for name, authorized in rows]
+
+
+def open_database(url: str):
+    """A session on the Hub's database, through NativeAuthenticator's own model."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.orm import Session
+
+    engine = create_engine(url)
+    wait_for_accounts_table(lambda: ACCOUNTS_TABLE in inspect(engine).get_table_names(), url)
     return Session(engine)
 
 
@@ -55,7 +72,12 @@ def record_generated(path: str, name: str, password: str) -> None:
         handle.write(f"{name}\t{password}\n")
 
 
-def ensure(db: Session, request: dict, generated_file: str) -> dict:
+def ensure(db, request: dict, generated_file: str) -> dict:
+    import bcrypt
+    from nativeauthenticator.orm import UserInfo
+
+    if UserInfo.__tablename__ != ACCOUNTS_TABLE:  # list_accounts reads the table by name
+        sys.exit(f"NativeAuthenticator keeps accounts in {UserInfo.__tablename__} now, not {ACCOUNTS_TABLE}")
     done = {"created": [], "replaced": [], "generated": []}
     hashes = request.get("password_hashes", {})
     for name in request["accounts"]:
@@ -80,13 +102,10 @@ def ensure(db: Session, request: dict, generated_file: str) -> dict:
 
 
 def main(url: str, command: str, *args: str) -> None:
-    db = open_database(url)
     if command == "list":
-        accounts = [{"name": info.username, "authorized": bool(info.is_authorized)}
-                    for info in db.query(UserInfo).order_by(UserInfo.username)]
-        print(json.dumps(accounts))
+        print(json.dumps(list_accounts(url)))
     elif command == "ensure" and len(args) == 2:
-        print(json.dumps(ensure(db, read_request(args[0]), args[1])))
+        print(json.dumps(ensure(open_database(url), read_request(args[0]), args[1])))
     else:
         sys.exit(__doc__)
 
