@@ -73,6 +73,9 @@ notebook_root_image = "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"
 # Images are tagged <image_owner>/<name>:latest so they never collide with the official ones.
 image_owner = "jupytergpu"
 
+# A build reports which image and step it is on when a step starts and at least this often (s).
+build_progress_seconds = 60
+
 # The chain, in build order. Each entry: "name"; "context" (a folder in the docker-stacks
 # checkout) or "local_context" (a folder of yours on the machine running pyinfra); "parent"
 # (an earlier entry, None for the root image); "build_args" (extra --build-arg values);

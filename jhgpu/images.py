@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,3 +93,28 @@ def input_digest(context_digest: str, build_args: dict[str, str], parent_id: str
 def offered_images(data) -> dict[str, str]:
     """The images users may pick in the Hub: display name -> image reference."""
     return {b.display_name: b.ref for b in build_plan(data) if b.display_name}
+
+
+def build_command(build: ImageBuild, digest: str, log: str, progress_seconds: int) -> str:
+    """The shell command that builds `build` with BuildKit, its whole output kept in `log` on the
+    host, and prints a line naming the image and the step it is on when a step starts and at
+    least every `progress_seconds` (a build can spend tens of minutes in one step). A failure
+    prints the log's last lines and where the whole log is."""
+    q = shlex.quote
+    args = " ".join(f"--build-arg {q(f'{key}={value}')}" for key, value in sorted(build.build_args.items()))
+    # BuildKit's plain progress starts each step with a line like "#7 [3/12] RUN pip install ...".
+    step = f"$(grep -E '^#[0-9]+ \\[' {q(log)} | tail -n 1 | cut -c1-160)"
+    return (
+        f"mkdir -p {q(str(Path(log).parent))} && : > {q(log)} && started=$(date +%s) && "
+        f"{{ DOCKER_BUILDKIT=1 docker build --progress=plain --label {DIGEST_LABEL}={digest} -t {q(build.ref)}"
+        f" {args} {q(build.context)} > {q(log)} 2>&1 & }} && build=$! && said='' && told=$started && "
+        f"while kill -0 $build 2>/dev/null; do sleep 1; now=$(date +%s); step=\"{step}\"; "
+        f"if [ -n \"$step\" ] && {{ [ \"$step\" != \"$said\" ] || [ $((now - told)) -ge {progress_seconds} ]; }}; then "
+        f"printf 'building %s [%d:%02d]: %s\\n' {q(build.ref)} $(((now - started) / 60)) $(((now - started) % 60)) \"$step\"; "
+        f"said=$step; told=$now; fi; done; "
+        f"if ! wait $build; then tail -n 40 {q(log)} >&2;"
+        f" if grep -qi 'no space left on device' {q(log)}; then echo 'building {build.ref} failed: the host is out of"
+        " disk space where Docker keeps images and build cache (docker info: Docker Root Dir). Free some, e.g."
+        " docker builder prune, and rerun.' >&2; fi;"
+        f" echo 'building {build.ref} failed; full log on the host: {log}' >&2; exit 1; fi"
+    )

@@ -12,7 +12,7 @@ import tempfile
 
 from pyinfra import host
 from pyinfra.api import operation
-from pyinfra.api.command import FileUploadCommand
+from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import apt, files
@@ -20,10 +20,19 @@ from pyinfra.operations import apt, files
 from jhgpu.facts import (DanglingImages, DockerImages, DpkgInterrupted, EgressRules, GpuContainerView, TreeDigest,
                          TreeDigests, image_of)
 from jhgpu.hub import HubNames
-from jhgpu.images import DIGEST_LABEL, ImageBuild, input_digest, is_local_repo
+from jhgpu.images import DIGEST_LABEL, ImageBuild, build_command, input_digest, is_local_repo
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime
 
 q = shlex.quote
+
+
+class ShownCommand(StringCommand):
+    """A command whose output pyinfra shows as it comes, without -v: for long steps that report
+    their progress (an image build), which would otherwise be silent for tens of minutes."""
+
+    def execute(self, state, host, connector_arguments):
+        connector_arguments.update(self.connector_arguments)
+        return host.run_shell_command(self, print_output=True, print_input=state.print_input, **connector_arguments)
 
 
 def local_image(ref: str) -> dict | None:
@@ -129,12 +138,7 @@ def docker_image(build: ImageBuild, log_dir: str, contexts: list[str] | None = N
     if current and current["labels"].get(DIGEST_LABEL) == digest:
         host.noop(f"image {build.ref} is up to date")
         return
-    log = f"{log_dir}/{build.name}.log"
-    args = " ".join(f"--build-arg {q(f'{key}={value}')}" for key, value in sorted(build.build_args.items()))
-    yield (f"mkdir -p {q(log_dir)} && if ! DOCKER_BUILDKIT=1 docker build --progress=plain"
-           f" --label {DIGEST_LABEL}={digest} -t {q(build.ref)} {args} {q(build.context)} > {q(log)} 2>&1;"
-           f" then tail -n 40 {q(log)} >&2; echo 'building {build.ref} failed; full log on the host: {log}' >&2;"
-           " exit 1; fi")
+    yield ShownCommand(build_command(build, digest, f"{log_dir}/{build.name}.log", host.data.build_progress_seconds))
 
 
 @operation()

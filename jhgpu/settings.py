@@ -53,6 +53,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "docker_stacks_patches_dir": local_folder,
     "notebook_root_image": IMAGE_REF,
     "image_owner": IMAGE_NAME,
+    "build_progress_seconds": number_in(1),
     "notebook_images": notebook_images,
     "base_packages": list_of(matches(r"[a-z0-9][a-z0-9+.:=~-]*", "a Debian package name")),
     "hub_base_image": IMAGE_REF,

@@ -74,7 +74,8 @@ def expired_certificate(folder) -> dict:
 
 
 # The catalogue of bad input: each is refused with its cause and the host's name, before the
-# host changes. (A patch that does not apply and a failing build are in test_e2e_images.py.)
+# host changes. (A patch that does not apply, a failing build and a disk full during a build are
+# in test_e2e_images.py.)
 CATALOGUE = [
     ({"build_ca_certificates": "/nonexistent/site-ca.pem"},
      "setting 'build_ca_certificates' must be an existing file on this machine"),

@@ -6,6 +6,7 @@ The root image is the test bed's Debian base, preloaded from an archive; pip rea
 the site's TLS proxy because build_ca_certificates hands the builds this machine's CA bundle.
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -150,9 +151,14 @@ def test_a_deploy_killed_during_an_image_build_is_finished_by_the_next_run(scena
         deploy.wait()
     scenario.host.ssh("pkill -f 'docke[r] build'; pkill -f 'docker-buil[d]x'; true")  # [r]: not this shell
 
+    scenario.settings["build_progress_seconds"] = 5
     run = scenario.deploy()
     assert run.returncode == 0, run.output[-6000:]
     assert built(run)[:2] == ["scipy-notebook", "tensorflow-notebook"]
+    # A long step is not silent: its image and step are shown as it starts, and every 5 s since.
+    progress = re.findall(r"building jupytergpu/scipy-notebook:latest \[\d+:\d\d\]: #\d+ \[\d+/\d+\] RUN sleep 20",
+                          run.output)
+    assert len(progress) >= 4, run.output[-6000:]
     assert "third edition" in scenario.run_in("tensorflow-notebook", "cat /opt/conda/scipy-notebook.txt").stdout
     assert scenario.deploy().changed_operations() == []
 
@@ -201,6 +207,24 @@ def test_a_failing_build_names_the_image_and_keeps_its_log(scenario):
         assert "the frozen build is broken" in run.output  # the end of the build log
         log = scenario.host.ssh("cat /home/jupyterhub/JupyterHubGPU/build-logs/frozen-notebook.log").stdout
         assert "the frozen build is broken" in log
+    finally:
+        dockerfile.write_text(good)
+    assert scenario.deploy().returncode == 0
+
+
+def test_a_disk_full_during_a_build_is_named_and_the_next_run_converges(scenario):
+    """The build's own filesystem refuses an 8 TiB file (ENOSPC, as a full disk would), without
+    filling this machine's disk. Images already built and the Hub stay as they were."""
+    before = scenario.image_ids()
+    dockerfile = scenario.frozen / "Dockerfile"
+    good = dockerfile.read_text()
+    dockerfile.write_text(good + "RUN fallocate -l 8T /tmp/fills-the-disk\n")
+    try:
+        run = scenario.deploy()
+        assert run.returncode != 0
+        assert f"[{scenario.host.name}] building {OWNER}/frozen-notebook:latest failed: the host is out of disk space" \
+            in run.output, run.output[-6000:]
+        assert scenario.image_ids() == before
     finally:
         dockerfile.write_text(good)
     assert scenario.deploy().returncode == 0
