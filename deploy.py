@@ -1,11 +1,13 @@
 """Turn a bare (GPU) server into a multi-user JupyterHub. Run: pyinfra inventory.py deploy.py
 
-Each step is one file in tasks/; settings and their defaults are in group_data/all.py.
+Each step is one file in tasks/; settings and their defaults are in group_data/all.py. Several
+servers (inventory groups hub_server and gpu_workers) make one Hub: workers run users' servers.
 """
 
 from pyinfra import host, local
 
 from jhgpu import fact_cache
+from jhgpu.fleet import is_worker
 
 fact_cache.install()  # each fact read once while nothing on the host changes
 fact_cache.read_ahead(host)  # ...and the facts its last run asked for, read in one command
@@ -15,12 +17,16 @@ local.include("tasks/base_packages.py")
 local.include("tasks/nvidia_driver.py")  # first, as it may need a reboot
 local.include("tasks/docker.py")
 local.include("tasks/nvidia_container_toolkit.py")
+local.include("tasks/swarm.py")  # several servers: one Swarm, each node's GPUs advertised
 local.include("tasks/jupyterhub_user.py")
 local.include("tasks/folders.py")
-local.include("tasks/preload_images.py")
-local.include("tasks/notebook_images.py")
-local.include("tasks/https.py")  # the proxy's certificates, before the Hub's Compose project starts it
-local.include("tasks/hub.py")
-local.include("tasks/user_egress.py")  # once the Hub's network exists
-local.include("tasks/hub_accounts.py")
-local.include("tasks/gpu_check.py")  # last: a user container sees the GPUs
+local.include("tasks/shared_storage.py")  # several servers: homes and shared data on every node
+if not is_worker(host):  # a Swarm's workers only run users' servers: the rest is the Hub's server's
+    local.include("tasks/preload_images.py")
+    local.include("tasks/notebook_images.py")
+    local.include("tasks/https.py")  # the proxy's certificates, before the Hub's Compose project starts it
+    local.include("tasks/hub.py")
+    local.include("tasks/image_registry.py")  # several servers: the images, where every node pulls them
+    local.include("tasks/user_egress.py")  # once the Hub's network exists
+    local.include("tasks/hub_accounts.py")
+    local.include("tasks/gpu_check.py")  # last: a user container sees the GPUs

@@ -27,3 +27,15 @@ gpu_servers = [
     # ("gpu04.example.org", {"ssh_user": "ubuntu", "_sudo": True, "nvidia_driver_branch": None}),
     # ("cpu01.example.org", {"ssh_user": "admin", "_sudo": True, "gpu_enabled": False}),
 ]
+
+# Several GPU servers, one Hub (docs/swarm-or-kubernetes.md): instead of gpu_servers above, put the
+# server that runs the Hub in hub_server and the others in gpu_workers. Users log in at the Hub's
+# server; their servers run wherever GPUs are free; homes are the Hub's server's, over NFS.
+# hub_server = [
+#     ("gpu01.example.org", {"ssh_user": "ubuntu", "_sudo": True, "swarm_advertise_address": "10.0.0.1",
+#                            "hub_users": ["alice", "bob"], "hub_passwords": hub_passwords}),
+# ]
+# gpu_workers = [
+#     ("gpu02.example.org", {"ssh_user": "ubuntu", "_sudo": True, "swarm_advertise_address": "10.0.0.2"}),
+#     ("gpu03.example.org", {"ssh_user": "ubuntu", "_sudo": True, "swarm_advertise_address": "10.0.0.3"}),
+# ]

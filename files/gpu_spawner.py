@@ -1,4 +1,5 @@
-"""DockerSpawner, with GPUs of a server's own. Runs in the Hub; the deploy copies it, and
+"""DockerSpawner (one server) and SwarmSpawner (several), with GPUs of a server's own. Runs in
+the Hub; the deploy copies it, and
 gpu_allocation.py (jhgpu/gpu_allocation.py, where the decisions and their tests are) beside it.
 
 This file is the I/O: it reads who holds which GPUs from the labels of the containers on the host,
@@ -10,7 +11,8 @@ extra_create_kwargs per spawn, which is what makes this possible (jupyterhub/doc
 import asyncio
 
 import gpu_allocation as allocation
-from dockerspawner import DockerSpawner
+from docker.types import Mount
+from dockerspawner import DockerSpawner, SwarmSpawner
 from tornado import web
 from traitlets import Dict, Int, List, Unicode, default
 
@@ -22,6 +24,18 @@ def refusal(status: int, message: str) -> web.HTTPError:
     error = web.HTTPError(status, "%s", message)
     error.jupyterhub_message = message
     return error
+
+
+def gpu_options_form(by_name: bool):
+    """The spawn form, made when a user opens it: the images, and the GPUs as they are held now."""
+    async def form(spawner):
+        images = spawner._get_allowed_images()
+        images = images if isinstance(images, dict) else {}
+        return allocation.spawn_form(images, spawner.image, spawner.units, await spawner._holdings(),
+                                     getattr(spawner, "gpu_allocation", allocation.EXCLUSIVE),
+                                     spawner.max_gpus_per_user, spawner.default_gpus, by_name=by_name)
+
+    return form
 
 
 class GpuDockerSpawner(DockerSpawner):
@@ -42,13 +56,7 @@ class GpuDockerSpawner(DockerSpawner):
 
     @default("options_form")
     def _gpu_options_form(self):
-        async def form(spawner):
-            images = spawner._get_allowed_images()
-            images = images if isinstance(images, dict) else {}
-            return allocation.spawn_form(images, spawner.image, spawner.units, await spawner._holdings(),
-                                         spawner.gpu_allocation, spawner.max_gpus_per_user, spawner.default_gpus)
-
-        return form
+        return gpu_options_form(by_name=True)
 
     @default("options_from_form")
     def _gpu_options_from_form(self):
@@ -103,3 +111,141 @@ class GpuDockerSpawner(DockerSpawner):
                 yield {"progress": 60, "message": f"GPUs for this server: {self.gpu_note}"}
                 return
             await asyncio.sleep(0.1)
+
+
+def assigned_gpus(task: dict) -> list[str]:
+    """The GPU UUIDs Swarm assigned a task (its named generic resources, as `docker inspect` of
+    the task shows them)."""
+    return [resource["NamedResourceSpec"]["Value"] for resource in task.get("GenericResources") or []
+            if resource.get("NamedResourceSpec", {}).get("Kind") == "gpu"]
+
+
+class GpuSwarmSpawner(SwarmSpawner):
+    """SwarmSpawner, for a Hub whose users' servers run on several GPU servers (a Swarm): each
+    server is a service reserving a count of the nodes' `gpu` generic resources, and Swarm places
+    it on a node with that many free, handing the task their UUIDs (DOCKER_RESOURCE_GPU). The
+    spawn form, the limits and the "none free" message are the single server's."""
+
+    gpus = List(Dict(), config=True, help="Every node's GPUs: [{'uuid', 'name'}], names starting with the node's")
+    max_gpus_per_user = Int(1, config=True, help="The most GPUs one server may ask for")
+    default_gpus = Int(1, config=True, help="GPUs for a server started without choosing")
+    registry = Unicode(config=True, help="The Swarm's registry (host:port): services run images by its digest")
+    shm_size = Unicode("64m", config=True, help="The size of /dev/shm in each server")
+    start_timeout_pending = Int(30, config=True, help="Seconds a service may wait for a node before it is refused")
+
+    gpu_note = None
+    units = GpuDockerSpawner.units
+
+    async def _holdings(self):
+        """Who holds which GPUs: the UUIDs Swarm assigned each running server's task."""
+        labels = []
+        for service in await self.docker("services", filters={"label": allocation.HOLDER_LABEL}):
+            tasks = await self.docker("tasks", filters={"service": service["ID"], "desired-state": "running"})
+            uuids = [uuid for task in tasks for uuid in assigned_gpus(task)]
+            labels.append(allocation.holder_labels(service["Spec"]["Labels"].get(allocation.HOLDER_LABEL, "?"),
+                                                   tuple(uuids)))
+        return allocation.holdings(labels)
+
+    @default("options_form")
+    def _gpu_options_form(self):
+        return gpu_options_form(by_name=False)  # Swarm picks the GPUs
+
+    @default("options_from_form")
+    def _gpu_options_from_form(self):
+        return lambda formdata, spawner: allocation.options_from_form(formdata)
+
+    async def _registry_image(self):
+        """The image users chose, as the registry has it (by digest): what every node pulls."""
+        image = await self.docker("inspect_image", self.image)
+        for digest in image.get("RepoDigests") or []:
+            if digest.startswith(f"{self.registry}/"):
+                return digest
+        raise refusal(503, f"The image {self.image} is not in the Swarm's registry yet: ask an admin to rerun the deploy.")
+
+    async def create_object(self):
+        request = self.user_options.get("gpus", self.default_gpus)
+        try:
+            request = allocation.requested(request, self.units, self.max_gpus_per_user)
+        except ValueError as error:
+            raise refusal(400, str(error)) from None
+        if isinstance(request, str):
+            raise refusal(400, "On this Hub the Swarm picks your GPUs: ask for a number of them.")
+        holder = allocation.holder_name(self.user.name, self.name)
+        async with ALLOCATOR._lock:
+            try:  # said here, at once, rather than by a service that waits for a node
+                allocation.assign(self.units, await self._holdings(), request, allocation.EXCLUSIVE)
+            except allocation.NoGpuFree as error:
+                raise refusal(409, str(error)) from None
+            configured = (self.image, self.extra_resources_spec, self.extra_create_kwargs)
+            self.requested_gpus = request
+            self.image = await self._registry_image()
+            if request:
+                self.extra_resources_spec = {**self.extra_resources_spec, "generic_resources": {"gpu": request}}
+            self.extra_create_kwargs = {**self.extra_create_kwargs,
+                                        "labels": {**self.extra_create_kwargs.get("labels", {}),
+                                                   allocation.HOLDER_LABEL: holder}}
+            try:
+                return await super().create_object()
+            finally:
+                self.image, self.extra_resources_spec, self.extra_create_kwargs = configured
+
+    @property
+    def mounts(self):
+        return [*super().mounts, Mount("/dev/shm", None, type="tmpfs", tmpfs_size=self.shm_size)]
+
+    def get_env(self):
+        env = super().get_env()
+        if not getattr(self, "requested_gpus", 0):
+            env["NVIDIA_VISIBLE_DEVICES"] = "void"  # the CUDA images ask for all; a CPU-only server sees none
+        return env
+
+    async def _refuse_if_no_room(self, status: dict, waited: float):
+        """Swarm says at once when no node has the GPUs: refused then, naming who holds them,
+        unless the holdings show one free (a stopped server's task still releasing it: Swarm
+        places this one a moment later). Pending for another reason gets a while, less than the
+        Hub's own start_timeout, so that the user reads why."""
+        try:
+            allocation.assign(self.units, await self._holdings(), getattr(self, "requested_gpus", 0),
+                              allocation.EXCLUSIVE)
+        except allocation.NoGpuFree as error:
+            await self.remove_object()
+            raise refusal(409, str(error)) from None
+        if waited > self.start_timeout_pending:
+            await self.remove_object()
+            raise refusal(409, f"No node could start your server: {status.get('Err') or 'no node has room'}.")
+
+    async def start_object(self):
+        """Until Swarm runs the task; a task no node can place (two spawns raced for the last
+        GPU) is removed and refused with the same message as the form's."""
+        waited = 0.0
+        while True:
+            task = await self.get_task()
+            if not task:
+                raise RuntimeError(f"Service {self.service_name} not found")
+            status = task["Status"]
+            if status["State"] == "running":
+                break
+            if status["State"] in ("failed", "rejected", "shutdown", "complete"):
+                raise RuntimeError(f"Service {self.service_name} did not start: {status.get('Err') or status}")
+            if status["State"] == "pending":
+                await self._refuse_if_no_room(status, waited)
+            await asyncio.sleep(1)
+            waited += 1
+        uuids = tuple(assigned_gpus(task))
+        self.gpu_note = allocation.described(self.units, uuids)
+        self.log.info("Server %s got %s", self.service_name, self.gpu_note)
+
+    async def get_ip_and_port(self):
+        """The task's own address on the Hub's network. Not the service's name: a service made
+        anew under the same name (a user's next server) was not found by it for half a minute."""
+        task = await self.get_task()
+        for attachment in (task or {}).get("NetworksAttachments") or []:
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0], self.port
+        return await super().get_ip_and_port()
+
+    async def start(self):
+        self.gpu_note = None
+        return await super().start()
+
+    progress = GpuDockerSpawner.progress

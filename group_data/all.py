@@ -254,3 +254,30 @@ debian_mirror_url = "http://deb.debian.org/debian"
 # The image (a notebook_images name) the last step runs with GPUs requested, to show that a
 # user's container sees them. None skips that check.
 gpu_check_image = "tensorflow-notebook"
+
+# --- Several GPU servers as one Hub (Docker Swarm) -----------------------------------------------
+# In inventory.py, put the server that runs the Hub in group `hub_server` and the other GPU
+# servers in `gpu_workers` (docs/swarm-or-kubernetes.md). Without workers none of this applies.
+
+# The address this host is reached at by the Swarm's other nodes (and, on the Hub's server, where
+# workers reach the image registry and NFS). None: the host's address on its default route.
+swarm_advertise_address = None
+
+# How users' homes (users_home_root) and shared_data_dir reach every node, at the same paths:
+# "nfs": the Hub's server exports them over NFS and the workers mount them;
+# "external-nfs": nfs_server exports them (nfs_homes_export, nfs_shared_export), every node mounts;
+# "mounted": you mounted them on every node yourself (CephFS, GPFS, ...); the deploy checks it.
+shared_storage = "nfs"
+# "external-nfs": the NFS server's name or address...
+nfs_server = None
+# ...its export mounted at users_home_root...
+nfs_homes_export = None
+# ...and its export mounted at shared_data_dir.
+nfs_shared_export = None
+
+# The registry the notebook images go through: it runs on the Hub's server, which builds the
+# images and pushes them; workers pull them by digest (registry:3.1.2 is docker-library's
+# current tag, library/registry in docker-library/official-images).
+registry_image = "registry:3.1.2"
+# The registry's port on the Hub's server (at swarm_advertise_address).
+registry_port = 5000

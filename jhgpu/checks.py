@@ -238,6 +238,17 @@ def optional(check: Callable[[Any], None]) -> Callable[[Any], None]:
     return lambda value: None if value is None else check(value)
 
 
+def domain_or_address(value: Any) -> None:
+    """A server by DNS name or IP address."""
+    try:
+        ip_address(value)
+    except Invalid:
+        try:
+            domain_name(value)
+        except Invalid:
+            raise Invalid(f"must be a server's DNS name or IP address, got {value!r}") from None
+
+
 def ip_address(value: Any) -> None:
     import ipaddress
 

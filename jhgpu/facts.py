@@ -12,24 +12,26 @@ from pyinfra.api import FactBase
 
 
 class DockerImages(FactBase):
-    """Every tagged local image, by reference: {"repo:tag": {"id": ..., "labels": {...}}} ({}
-    without Docker). One command for all of them: the deploy asks about a dozen images (see
+    """Every tagged local image, by reference: {"repo:tag": {"id": ..., "labels": {...}, "digests":
+    ["registry/repo@sha256:..."]}} ({} without Docker; digests: where it was pushed or pulled). One command for all of them: the deploy asks about a dozen images (see
     `image_of`)."""
 
     requires_command = "docker"
 
     def command(self) -> str:
         return ("docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | sort -u"
-                " | xargs -r docker image inspect --format '{{json .RepoTags}} {{json .Id}} {{json .Config.Labels}}'"
+                " | xargs -r docker image inspect --format"
+                " '{{json .RepoTags}} {{json .Id}} {{json .RepoDigests}} {{json .Config.Labels}}'"
                 " 2>/dev/null || true")
 
     def process(self, output):
         images = {}
         for line in (line.strip() for line in output):
             if line:
-                tags, image_id, labels = line.split(" ", 2)
+                tags, image_id, digests, labels = line.split(" ", 3)
                 for tag in json.loads(tags) or []:
-                    images[tag] = {"id": json.loads(image_id), "labels": json.loads(labels) or {}}
+                    images[tag] = {"id": json.loads(image_id), "labels": json.loads(labels) or {},
+                                   "digests": json.loads(digests) or []}
         return images
 
 

@@ -175,9 +175,9 @@ def _option(value, label: str, selected: bool) -> str:
 
 
 def spawn_form(images: dict[str, str], image: str, gpus: list[Gpu], held: dict[str, tuple[str, ...]],
-               mode: str, max_gpus: int, default: int) -> str:
+               mode: str, max_gpus: int, default: int, by_name: bool = True) -> str:
     """The spawn form: the image (when there is a choice) and the GPUs, as a count (the Hub
-    picks) or one GPU by name (only free ones when exclusive)."""
+    picks) or one GPU by name (only free ones when exclusive; not in a Swarm, where Swarm picks)."""
     parts = []
     if len(images) > 1:
         options = "".join(_option(name, name, ref == image) for name, ref in images.items())
@@ -196,8 +196,9 @@ def spawn_form(images: dict[str, str], image: str, gpus: list[Gpu], held: dict[s
             group = "A GPU by name"
         status = (f"{len(free)} of {len(gpus)} GPUs are free now; a server's GPUs are its own until it stops."
                   if mode == EXCLUSIVE else "GPUs are shared: servers may use the same GPU.")
+        names = f'<optgroup label="{group}">{"".join(named)}</optgroup>' if by_name else ""
         parts.append(f'<label for="gpus">GPUs</label>\n<select class="form-control" name="gpus" id="gpus">'
-                     f'{"".join(counts)}<optgroup label="{group}">{"".join(named)}</optgroup></select>\n'
+                     f'{"".join(counts)}{names}</select>\n'
                      f'<p class="help-block">{html.escape(status)}</p>')
     return "\n".join(parts)
 

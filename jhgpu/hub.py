@@ -16,6 +16,7 @@ import jinja2
 
 from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.images import ImageBuild, image_ref, offered_images
+from jhgpu.swarm import swarm_hub_context
 from jhgpu.tls import PROXY_DIGEST_LABEL, PROXY_DIR, host_port, proxy_plan
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -131,7 +132,7 @@ def blocked_accounts(data, ever_declared) -> list[str]:
     return sorted(set(ever_declared) - set(declared_accounts(data)))
 
 
-def hub_context(data, ever_declared=(), gpus=None, hostname=None) -> dict:
+def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) -> dict:
     names = HubNames.of(data)
     proxy = proxy_plan(data, hostname)
     images = offered_images(data)
@@ -183,7 +184,11 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None) -> dict:
         "host_config": user_host_config(data),
         "services": services,
         "roles": roles,
+        "swarm": None,
+        "spawner": "GpuDockerSpawner",
+        "user_folder_roots": [data.users_home_root],
         **gpu_settings(data, gpus),
+        **(swarm_hub_context(data, **swarm) if swarm else {}),
     }
 
 
@@ -238,12 +243,13 @@ def _digest(*parts: str | bytes) -> str:
     return hashlib.sha256(b"\0".join(part.encode() if isinstance(part, str) else part for part in parts)).hexdigest()
 
 
-def hub_files(data, ever_declared=(), gpus=None, hostname=None) -> HubFiles:
+def hub_files(data, ever_declared=(), gpus=None, hostname=None, swarm=None) -> HubFiles:
     """`ever_declared`: every account name the deploy has declared on this host (a record it
     keeps there), so that names since removed are blocked. `gpus`: the NvidiaGpus fact.
-    `hostname`: the server's, a name of the proxy's "internal" certificate."""
+    `hostname`: the server's, a name of the proxy's "internal" certificate. `swarm`: for the
+    Hub of several servers, jhgpu/swarm.py's swarm_hub_context arguments (registry, units)."""
     env = _environment()
-    context = hub_context(data, ever_declared, gpus, hostname)
+    context = hub_context(data, ever_declared, gpus, hostname, swarm)
     files = {
         f"{HUB_IMAGE_DIR}/Dockerfile": env.get_template("hub.Dockerfile.j2").render(context),
         "jupyterhub_config.py": env.get_template("jupyterhub_config.py.j2").render(context),

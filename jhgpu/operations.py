@@ -21,7 +21,6 @@ from jhgpu.facts import (DanglingImages, DockerImages, DpkgInterrupted, EgressRu
                          TreeDigests, image_of)
 from jhgpu.hub import HubNames
 from jhgpu.images import DIGEST_LABEL, ImageBuild, build_command, input_digest, is_local_repo
-from jhgpu.nvidia import daemon_json_with_nvidia_runtime
 
 q = shlex.quote
 
@@ -184,13 +183,14 @@ def stop_for_reboot(reason: str):
 
 
 @operation()
-def docker_nvidia_runtime(daemon_json: str = "/etc/docker/daemon.json"):
-    """Add the nvidia runtime to Docker's daemon.json, keeping every other key, and restart
-    Docker only when the file changed."""
+def docker_daemon_json(merge, done: str, daemon_json: str = "/etc/docker/daemon.json"):
+    """Docker's daemon.json as `merge` has it (a function: the current text, or None, to the new
+    text, or None when nothing needs to change); Docker restarts only when the file changed.
+    `done` says what a converged file has."""
     lines = host.get_fact(FileContents, path=daemon_json)
-    merged = daemon_json_with_nvidia_runtime("\n".join(lines) if lines else None)
+    merged = merge("\n".join(lines) if lines else None)
     if merged is None:
-        host.noop(f"{daemon_json} has the nvidia runtime")
+        host.noop(f"{daemon_json} {done}")
         return
     yield FileUploadCommand(io.StringIO(merged), daemon_json)
     yield "systemctl restart docker"

@@ -18,7 +18,7 @@ from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
 from jhgpu.checks import (ACCOUNT_NAME, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
-                          domain_name, git_repo, image_archive, local_file, ip_address, ipv4_network, is_type, list_of,
+                          domain_name, domain_or_address, git_repo, image_archive, local_file, ip_address, ipv4_network, is_type, list_of,
                           local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
                           passwords, path_under, pem_certificates, url)
 from jhgpu.cuda import chain_cuda, judge_driver
@@ -91,6 +91,13 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
                                                 "a toolkit package version like '1.20.0-1'"),
     "debian_mirror_url": url,
     "gpu_check_image": optional(IMAGE_NAME),
+    "swarm_advertise_address": optional(ip_address),
+    "shared_storage": one_of("nfs", "external-nfs", "mounted"),
+    "nfs_server": optional(domain_or_address),
+    "nfs_homes_export": optional(absolute_path),
+    "nfs_shared_export": optional(absolute_path),
+    "registry_image": IMAGE_REF,
+    "registry_port": number_in(1, 65535),
 }
 
 # Folders the deploy owns with different owners and modes: none may hold another.
@@ -160,6 +167,13 @@ def _gpu_problems(data: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _storage_problems(data: dict[str, Any]) -> list[str]:
+    if data["shared_storage"] != "external-nfs":
+        return []
+    return [f"setting '{name}' is needed with shared_storage = 'external-nfs'"
+            for name in ("nfs_server", "nfs_homes_export", "nfs_shared_export") if not data[name]]
+
+
 def problems_in(data: dict[str, Any]) -> list[str]:
     """Every problem in one host's data, as 'setting: problem' lines."""
     problems = []
@@ -183,6 +197,7 @@ def problems_in(data: dict[str, Any]) -> list[str]:
         problems.extend(_offers_an_image(data))
         problems.extend(_gpu_problems(data))
         problems.extend(tls_problems(data))
+        problems.extend(_storage_problems(data))
     return problems
 
 

@@ -12,13 +12,13 @@ from pathlib import PurePosixPath
 from pyinfra import host
 from pyinfra.operations import files
 
+from jhgpu.fleet import is_worker
+
 user = host.data.jupyterhub_user
 
-FOLDERS = [
-    (host.data.jupyterhub_root, user, user, "750"),
-    (host.data.users_home_root, "root", "root", "700"),
-    (host.data.shared_data_dir, user, user, "755"),
-]
+FOLDERS = [(host.data.jupyterhub_root, user, user, "750")]
+if not is_worker(host):  # a Swarm's workers mount the Hub's server's (tasks/shared_storage.py)
+    FOLDERS += [(host.data.users_home_root, "root", "root", "700"), (host.data.shared_data_dir, user, user, "755")]
 
 for path, owner, group, mode in FOLDERS:
     # Missing parents are made root's and world-readable, like any system folder.

@@ -13,12 +13,15 @@ from pyinfra.facts.server import Hostname
 from pyinfra.operations import files
 
 from jhgpu.facts import NvidiaGpus
+from jhgpu.fleet import advertise_address, role, worker_hosts
+from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FILE, HUB_HOME, HUB_MODULES, HubNames, declared_accounts,
                        hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
 from jhgpu.hub_operations import hub_running
 from jhgpu.operations import docker_image, docker_image_present, superseded_images_removed
 from jhgpu.platform import docker_plan_of
+from jhgpu.swarm import MANAGER, node_units, registry_address
 from jhgpu.tls import proxy_plan
 
 root = host.data.jupyterhub_root
@@ -30,7 +33,14 @@ ever_declared = sorted({*json.loads("".join(host.get_fact(FileContents, path=rec
                         *declared_accounts(host.data)})
 # The GPUs the Hub hands out, as the driver sees them now (none before its first reboot).
 gpus = host.get_fact(NvidiaGpus) if host.data.gpu_enabled else None
-rendered = hub_files(host.data, ever_declared, gpus, host.get_fact(Hostname))
+# Several servers: users' servers run on every node of the Swarm, with every node's GPUs.
+swarm = None
+if role(host) == MANAGER:
+    nodes = [host, *worker_hosts(host)]
+    swarm = {"registry": registry_address(advertise_address(host), host.data.registry_port),
+             "units": [unit for node in nodes if node.data.gpu_enabled
+                       for unit in node_units(node.name, allocatable_gpus(node.get_fact(NvidiaGpus)))]}
+rendered = hub_files(host.data, ever_declared, gpus, host.get_fact(Hostname), swarm)
 proxy = proxy_plan(host.data, host.get_fact(Hostname))
 build = hub_image_build(host.data)
 

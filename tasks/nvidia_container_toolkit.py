@@ -3,8 +3,8 @@ repository, at nvidia_container_toolkit_version, and the nvidia runtime in Docke
 
 from pyinfra import host
 
-from jhgpu.nvidia import toolkit_packages
-from jhgpu.operations import apt_install, docker_nvidia_runtime, signed_apt_source
+from jhgpu.nvidia import daemon_json_with_nvidia_runtime, toolkit_packages
+from jhgpu.operations import apt_install, docker_daemon_json, signed_apt_source
 from jhgpu.platform import keyring_path
 
 if host.data.gpu_enabled:
@@ -17,4 +17,5 @@ if host.data.gpu_enabled:
         lines=[f"deb [signed-by={keyring}] {host.data.nvidia_container_toolkit_repo_url.rstrip('/')}/$(ARCH) /"],
     )
     apt_install(name=f"Install the NVIDIA Container Toolkit {version}", packages=toolkit_packages(version))
-    docker_nvidia_runtime(name="Add the nvidia runtime to Docker (restarts Docker if it changed)")
+    docker_daemon_json(name="Add the nvidia runtime to Docker (restarts Docker if it changed)",
+                       merge=daemon_json_with_nvidia_runtime, done="has the nvidia runtime")

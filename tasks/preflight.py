@@ -2,12 +2,15 @@
 say which driver branch the host will run, and which images run with reduced compatibility."""
 
 from pyinfra import host, logger
+from pyinfra.facts.hardware import Cpus
 
-from jhgpu.facts import HubContainers
+from jhgpu.facts import AptCandidates, HubContainers
+from jhgpu.fleet import DockerServerVersion, SwarmInfo, advertise_address, hub_host, role
 from jhgpu.hub import CONFIG_DIGEST_LABEL, hub_move_problems
 from jhgpu.nvidia import GpuStackError, gpu_plan_of
 from jhgpu.platform import docker_plan_of, release_of
 from jhgpu.settings import SettingsError, validate
+from jhgpu.swarm import SINGLE, SwarmError, membership, version_problems
 
 validate(host.name, host.data.dict())
 release = release_of(host)  # raises UnsupportedHost for anything but the supported releases
@@ -29,3 +32,32 @@ if host.data.gpu_enabled:
         host.log(f"Note: {note}")
     for warning in plan.warnings:
         host.log(f"Warning: {warning}", logger.warning)
+
+# Several servers: a Swarm each node can join, with engines and toolkits that honour its GPUs.
+try:
+    node_role = role(host)
+except SwarmError as error:
+    raise SettingsError(f"invalid inventory groups for host '{host.name}': {error}") from None
+if node_role != SINGLE:
+    swarm_problems = []
+    if host.data.gpu_allocation != "exclusive":
+        swarm_problems.append("setting 'gpu_allocation' must be 'exclusive' with gpu_workers: Swarm gives each "
+                              "server GPUs of its own")
+    engine = host.get_fact(DockerServerVersion)
+    if engine is None:  # not installed yet: what apt would install
+        package = docker_plan_of(host).packages[0]
+        engine = (host.get_fact(AptCandidates, pattern=f"^{package}$").get(package) or {}).get("version")
+    swarm_problems += version_problems(engine, host.data.nvidia_container_toolkit_version, host.data.gpu_enabled)
+    try:
+        membership(host.name, node_role, host.get_fact(SwarmInfo), advertise_address(hub_host(host)))
+    except SwarmError as error:
+        swarm_problems.append(str(error))
+    cpus = host.get_fact(Cpus)
+    if host.data.user_cpu_limit and cpus and host.data.user_cpu_limit > cpus:  # Swarm refuses such a task
+        swarm_problems.append(f"setting 'user_cpu_limit' {host.data.user_cpu_limit} is more than this host's {cpus} "
+                              "CPUs: Swarm would refuse every server placed here")
+    if not advertise_address(host):
+        swarm_problems.append("cannot tell this host's address in the Swarm: set swarm_advertise_address")
+    if swarm_problems:
+        lines = "\n".join(f"  - {problem}" for problem in swarm_problems)
+        raise SettingsError(f"host '{host.name}' cannot be a {node_role} of the Hub's Swarm:\n{lines}")

@@ -51,6 +51,18 @@ def log_in(browser: Browser, hub, user: str, password: str) -> Page:
     return page
 
 
+class UserPages:
+    """One logged-in browser session per user, kept: for a hub object with `passwords` and url()."""
+
+    def page(self, browser: Browser, user: str) -> Page:
+        """`user`, logged in, on the Hub's home page (so the Hub's API takes the page's cookies)."""
+        pages = self.__dict__.setdefault("_pages", {})
+        if user not in pages:
+            pages[user] = log_in(browser, self, user, self.passwords[user])
+        pages[user].goto(self.url("/hub/home"))
+        return pages[user]
+
+
 def sign_up(browser: Browser, hub, user: str, password: str) -> None:
     """Fill in NativeAuthenticator's sign-up form in a fresh browser session."""
     page = browser.new_context().new_page()

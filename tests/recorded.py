@@ -73,12 +73,17 @@ class Commands(list):
     uploads: dict[str, str]
 
 
-def run_deploy(facts: dict[str, Any], **settings: Any) -> Commands:
-    """Plan and execute deploy.py for one recorded host; return the shell commands it ran
-    (file uploads appear as 'PUT <remote path>')."""
+def run_deploy(facts: dict[str, Any], deploy: str = "deploy.py", groups: dict[str, list[str]] | None = None,
+               **settings: Any) -> Commands:
+    """Plan and execute `deploy` (deploy.py, or one task file) for one recorded host; return the
+    shell commands it ran (file uploads appear as 'PUT <remote path>'). `groups` puts hosts in
+    inventory groups by name (HOST among them, or other "@fake/..." hosts, which are deployed with
+    the same facts but whose commands are not returned)."""
     recorded = RecordedHost(facts)
     data = {**default_settings(), **settings, "fake_delay": 0, "fake_delay_jitter": 0}
-    inventory = Inventory(([(HOST, data)], {}))
+    names = sorted({HOST, *(name for members in (groups or {}).values() for name in members)})
+    inventory = Inventory(([(name, data) for name in names], {}),
+                          **{group: (members, {}) for group, members in (groups or {}).items()})
     state = State(inventory, Config())
     state.cwd = str(REPO)
     commands = Commands()
@@ -90,14 +95,15 @@ def run_deploy(facts: dict[str, Any], **settings: Any) -> Commands:
     original_run = FakeConnector.run_shell_command
 
     def run_shell_command(self, command, *args, **kwargs):
-        text = command if isinstance(command, str) else command.get_raw_value()
-        commands.append(text)
+        if self.host.name == HOST:
+            commands.append(command if isinstance(command, str) else command.get_raw_value())
         return original_run(self, command, *args, **kwargs)
 
     def put_file(self, filename_or_io, remote_filename, *args, **kwargs):
-        commands.append(f"PUT {remote_filename}")
-        if hasattr(filename_or_io, "getvalue"):
-            commands.uploads[remote_filename] = filename_or_io.getvalue()
+        if self.host.name == HOST:
+            commands.append(f"PUT {remote_filename}")
+            if hasattr(filename_or_io, "getvalue"):
+                commands.uploads[remote_filename] = filename_or_io.getvalue()
         return True
 
     with _in_repo(), ctx_state.use(state), mock.patch("pyinfra.is_cli", True), \
@@ -107,7 +113,7 @@ def run_deploy(facts: dict[str, Any], **settings: Any) -> Commands:
         state.set_stage(StateStage.Connect)
         connect_all(state)
         state.set_stage(StateStage.Prepare)
-        load_deploy_file(state, "deploy.py")
+        load_deploy_file(state, deploy)
         state.set_stage(StateStage.Execute)
         run_ops(state)
     failed = [host for host in state.failed_hosts]

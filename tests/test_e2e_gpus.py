@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import DeployedHub
-from hub_browser import api, log_in
+from hub_browser import UserPages, api
 from testbed import nvidia_standins, testbed
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +32,7 @@ SHM_SIZE = "1G"
 CONFIG = "/home/jupyterhub/JupyterHubGPU/jupyterhub_config.py"
 
 
-class GpuHub(DeployedHub):
+class GpuHub(DeployedHub, UserPages):
     def __init__(self, host: testbed.Host, tmp):
         self.passwords = {user: secrets.token_urlsafe(16) for user in USERS}
         urls = nvidia_standins.serve(host, nvidia_standins.build_repository(tmp))
@@ -42,15 +42,6 @@ class GpuHub(DeployedHub):
                                      "nvidia_driver_branch": None, "gpu_check_image": None,  # no CUDA in containers
                                      "hub_users": list(USERS), "hub_passwords": self.passwords,
                                      "user_shm_size": SHM_SIZE})
-        self.pages = {}
-
-    def page(self, browser, user):
-        """`user`, logged in, on the Hub's home page (so the Hub's API takes the page's cookies)."""
-        if user not in self.pages:
-            self.pages[user] = log_in(browser, self, user, self.passwords[user])
-        page = self.pages[user]
-        page.goto(self.url("/hub/home"))
-        return page
 
     def gpus_of(self, user: str) -> list[str]:
         """The GPUs the device request of `user`'s container names."""

@@ -209,6 +209,12 @@ def test_the_form_offers_counts_and_the_free_gpus_by_name():
     assert "3 of 4 GPUs are free now" in form
 
 
+def test_in_a_swarm_the_form_offers_counts_only():
+    form = allocation.spawn_form({}, "scipy", FOUR, {"alice": ("GPU-1",)}, EXCLUSIVE, 2, 1, by_name=False)
+    assert '<option value="2">2 GPUs, chosen for you</option>' in form
+    assert "optgroup" not in form and 'value="GPU-0"' not in form
+
+
 def test_the_form_escapes_names_and_leaves_gpus_out_on_a_cpu_only_hub():
     evil = [Gpu(uuid="GPU-x", name='<script>alert("x")</script>')]
     form = allocation.spawn_form({}, "scipy", evil, {}, SHARED, 1, 1)

@@ -157,14 +157,14 @@ with open("{HOOK_LOG}", "a") as log:
 """
 
 
-def install_gpus(host) -> list[str]:
+def install_gpus(host, gpus: tuple[tuple[int, str], ...] = STANDIN_GPUS) -> list[str]:
     """Put the stand-in nvidia-smi and hook on the host's PATH, before Docker starts (the deploy
-    installs it). Return the stand-in GPUs' UUIDs."""
+    installs it). `gpus`: (index, UUID) of each. Return the stand-in GPUs' UUIDs."""
     from testbed import testbed
 
     query = "\n".join(f"    echo '{index}, NVIDIA H200, {uuid}, 143771, {DRIVER_VERSION.split('-')[0]}, Disabled'"
-                      for index, uuid in STANDIN_GPUS)
-    listing = "\n".join(f"    echo 'GPU {index}: NVIDIA H200 (UUID: {uuid})'" for index, uuid in STANDIN_GPUS)
+                      for index, uuid in gpus)
+    listing = "\n".join(f"    echo 'GPU {index}: NVIDIA H200 (UUID: {uuid})'" for index, uuid in gpus)
     with tempfile.TemporaryDirectory() as folder:
         for name, text in (("nvidia-smi", NVIDIA_SMI.format(query=query, listing=listing)),
                            ("nvidia-container-runtime-hook", HOOK)):
@@ -172,7 +172,7 @@ def install_gpus(host) -> list[str]:
             Path(folder, name).chmod(0o755)
             testbed.docker("cp", str(Path(folder, name)), f"{host.name}:/usr/local/bin/{name}")
     host.ssh("chown root:root /usr/local/bin/nvidia-smi /usr/local/bin/nvidia-container-runtime-hook")
-    return [uuid for _, uuid in STANDIN_GPUS]
+    return [uuid for _, uuid in gpus]
 
 
 def hook_records(host) -> dict[str, str | None]:

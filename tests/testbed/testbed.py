@@ -179,9 +179,11 @@ class Host:
 HUB_PORT = 8000  # hub_port's default: published by every host, so a browser here reaches the Hub
 
 
-def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,), suite: str = SUITE) -> Host:
+def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,), suite: str = SUITE,
+               devices: tuple[str, ...] = ()) -> Host:
     """Start a fresh host (Debian `suite`) from the cached image and wait until it is reachable
-    over SSH. The host's ports in `publish` are reachable on 127.0.0.1 too (see Host.url)."""
+    over SSH. The host's ports in `publish` are reachable on 127.0.0.1 too (see Host.url);
+    `devices` of this machine are handed to it (/dev/fuse for a FUSE mount)."""
     image = host_image(suite)
     key = ssh_key()
     host = Host(name=name or f"{LABEL}-{uuid.uuid4().hex[:8]}", port=_free_port(), key=key,
@@ -198,7 +200,7 @@ def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,), 
         "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
         "-v", f"{host.volume}:/var/lib/docker",
         "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro",
-        "-p", f"127.0.0.1:{host.port}:22",
+        "-p", f"127.0.0.1:{host.port}:22", *[f"--device={device}" for device in devices],
         *[f"-p127.0.0.1:{local}:{port}" for port, local in host.published.items()],
         image,
     )
@@ -285,16 +287,21 @@ CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile
 """
 
 
-def proxy_image() -> str:
-    """The stand-in for proxy_image's Caddy, built once from Debian's package."""
+def _standin_image(name: str, dockerfile: str) -> str:
+    """An image standing in for an official one, built once on the Debian base from `dockerfile`."""
     base = base_image(IMAGES_SUITE)
-    ref = f"{LABEL}-caddy:{_digest(base, PROXY_DOCKERFILE)}"
+    ref = f"{LABEL}-{name}:{_digest(base, dockerfile)}"
     if not image_exists(ref):
         with tempfile.TemporaryDirectory() as context:
-            Path(context, "Dockerfile").write_text(PROXY_DOCKERFILE)
+            Path(context, "Dockerfile").write_text(dockerfile)
             docker("build", "--build-arg", f"BASE_IMAGE={base}", "-t", ref, context, capture=False,
                    env={**os.environ, "DOCKER_BUILDKIT": "0"})
     return ref
+
+
+def proxy_image() -> str:
+    """The stand-in for proxy_image's Caddy, built once from Debian's package."""
+    return _standin_image("caddy", PROXY_DOCKERFILE)
 
 
 def https_settings(workdir: Path) -> dict:
@@ -304,6 +311,34 @@ def https_settings(workdir: Path) -> dict:
     image = proxy_image()
     return {**settings, "preload_images": [*settings["preload_images"], _archive(image, workdir)],
             "proxy_image": image}
+
+
+REGISTRY_DOCKERFILE = """ARG BASE_IMAGE
+FROM $BASE_IMAGE
+# Stand-in for the official registry image, which cannot be pulled here: Debian's docker-registry
+# (the same Distribution project), configured like the official image (port 5000, /var/lib/registry).
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-registry \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && printf 'version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/registry\\nhttp:\\n  addr: :5000\\n' \\
+      > /etc/docker/registry/config.yml
+EXPOSE 5000
+CMD ["docker-registry", "serve", "/etc/docker/registry/config.yml"]
+"""
+
+
+def registry_image() -> str:
+    """The stand-in for registry_image, built once from Debian's package."""
+    return _standin_image("registry", REGISTRY_DOCKERFILE)
+
+
+def swarm_settings(workdir: Path) -> dict:
+    """Settings for the Hub's server of a Swarm, on top of testbed_settings: the stand-in
+    registry image, preloaded like the Hub's base."""
+    settings = testbed_settings(workdir)
+    image = registry_image()
+    return {**settings, "preload_images": [*settings["preload_images"], _archive(image, workdir)],
+            "registry_image": image}
 
 
 def _archive(ref: str, workdir: Path) -> str:

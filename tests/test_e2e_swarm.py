@@ -1,0 +1,226 @@
+"""One Hub across two GPU servers, on a Docker Swarm of two test-bed hosts (Debian 13).
+
+The manager (group hub_server) runs the Hub and the image registry; the worker (gpu_workers)
+only runs users' servers. Each host has one stand-in GPU (tests/testbed/nvidia_standins.py: an
+`nvidia-smi` listing it, NVIDIA's packages from a repository the host serves itself), so two
+servers asking for a GPU must land on both nodes. The hosts reach each other over this machine's
+Docker bridge. The worker sees the manager's users_home_root and shared_data_dir through sshfs
+(FUSE), standing in for NFS, which a test-bed host cannot mount (shared_storage = "mounted"); the
+NFS steps are tested with recorded facts (tests/test_shared_storage.py). The registry is a stand-in
+built from Debian's docker-registry package.
+
+What the stand-ins cannot prove: that NVIDIA's real runtime exposes exactly the GPUs Swarm
+assigned (DOCKER_RESOURCE_GPU) and no others, that CUDA sees them, or how NFS's root_squash
+treats the Hub's folders; sshfs writes as root on the manager, where NFS would keep users' uid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+
+import pytest
+
+from conftest import PyinfraRun, run_pyinfra
+from hub_browser import UserPages, api
+from testbed import nvidia_standins, testbed
+
+pytestmark = pytest.mark.e2e
+
+USERS = ("ann", "ben", "cai")
+IMAGE = "Python (SciPy)"
+GPUS = {"manager": ("0", "GPU-aaaaaaaa-0000-4000-8000-00000000000a"),
+        "worker": ("0", "GPU-bbbbbbbb-1111-4111-8111-00000000000b")}
+MOUNTED = ("/home/jh_users", "/mnt/shared")
+
+
+def eth0_address(host: testbed.Host) -> str:
+    """The host's address on this machine's Docker bridge, where the two hosts reach each other."""
+    return testbed.docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", host.name).stdout.strip()
+
+
+class SwarmHub(UserPages):
+    """Two test-bed hosts and the inventory that makes them one Hub."""
+
+    def __init__(self, manager: testbed.Host, worker: testbed.Host, tmp):
+        self.manager, self.worker, self.tmp = manager, worker, tmp
+        self.passwords = {user: secrets.token_urlsafe(16) for user in USERS}
+        repository = nvidia_standins.build_repository(tmp)
+        self.settings = {
+            "manager": {**testbed.swarm_settings(tmp), **nvidia_standins.serve(manager, repository)},
+            "worker": {**testbed.swarm_settings(tmp), **nvidia_standins.serve(worker, repository),
+                       "shared_storage": "mounted"},
+        }
+        for role, host in (("manager", manager), ("worker", worker)):
+            nvidia_standins.install_admins_driver(host)
+            nvidia_standins.install_gpus(host, (GPUS[role],))
+            self.settings[role].update({
+                "gpu_enabled": True, "nvidia_driver_branch": None, "gpu_check_image": None,
+                "hub_users": list(USERS), "hub_passwords": self.passwords, "shared_storage": "mounted",
+                "user_cpu_limit": 1,  # a Swarm refuses a limit beyond a node's CPUs (test-bed hosts have 2)
+                "swarm_advertise_address": eth0_address(host)})
+
+    def deploy(self, *args: str) -> PyinfraRun:
+        inventory = self.tmp / "inventory.py"
+        inventory.write_text(
+            f"hub_server = [({self.manager.name!r}, {({**self.manager.inventory_data(), **self.settings['manager']})!r})]\n"
+            f"gpu_workers = [({self.worker.name!r}, {({**self.worker.inventory_data(), **self.settings['worker']})!r})]\n")
+        return run_pyinfra(inventory, *args)
+
+    def url(self, path: str) -> str:
+        return self.manager.url(testbed.HUB_PORT, path)
+
+    def mount_shared_folders(self) -> None:
+        """The worker mounts the manager's homes and shared data with sshfs, as an admin would
+        mount NFS (shared_storage = "mounted")."""
+        self.manager.ssh(f"mkdir -p {' '.join(MOUNTED)}")
+        testbed.docker("cp", str(self.manager.key), f"{self.worker.name}:/root/.ssh/manager_key")
+        address = eth0_address(self.manager)
+        self.worker.ssh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sshfs >/dev/null")
+        for path in MOUNTED:
+            self.worker.ssh(f"mkdir -p {path} && sshfs -o allow_other,IdentityFile=/root/.ssh/manager_key,"
+                            f"StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null root@{address}:{path} {path}")
+
+    def _container(self, user: str) -> tuple[testbed.Host, str] | None:
+        for host in (self.manager, self.worker):
+            container = host.ssh(f"docker ps -q --filter label=com.docker.swarm.service.name=jupyter-{user}").stdout.strip()
+            if container:
+                return host, container
+        return None
+
+    def environment(self, user: str) -> str:
+        """The environment of `user`'s server's first process (so of every kernel it starts)."""
+        host, container = self._container(user)
+        return host.ssh(f"docker exec {container} sh -c \"tr '\\\\0' '\\\\n' < /proc/1/environ\"").stdout
+
+    def placement(self, user: str) -> tuple[str, str]:
+        """(node, DOCKER_RESOURCE_GPU) of `user`'s server, once it runs (a start may answer
+        before it does)."""
+        deadline = time.monotonic() + 120
+        while not (found := self._container(user)):
+            assert time.monotonic() < deadline, f"{user}'s server is not running"
+            time.sleep(1)
+        gpus = [line.split("=", 1)[1] for line in self.environment(user).splitlines()
+                if line.startswith("DOCKER_RESOURCE_GPU=")]
+        return found[0].name, ",".join(gpus)
+
+    def service_exists(self, user: str) -> bool:
+        return bool(self.manager.ssh(f"docker service ls -q --filter name=jupyter-{user}").stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def swarm(docker_engine, tmp_path_factory):
+    hosts = [testbed.start_host(suite="trixie", publish=publish, devices=("/dev/fuse",))
+             for publish in ((testbed.HUB_PORT,), ())]
+    try:
+        hub = SwarmHub(*hosts, tmp_path_factory.mktemp("swarm"))
+        hub.mount_shared_folders()
+        hub.first_run = hub.deploy("--debug")  # every command it ran, as pyinfra logs them
+        assert hub.first_run.returncode == 0, hub.first_run.output[-8000:]
+        yield hub
+    finally:
+        if not os.environ.get("KEEP_SWARM"):  # debugging: leave the hosts up
+            for host in hosts:
+                host.remove()
+
+
+def start(page, user: str, gpus: int) -> dict:
+    """Start `user`'s server through the Hub's REST API; the answer and the spawn's events."""
+    return page.evaluate("""async ([user, gpus]) => {
+        const xsrf = decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "");
+        const headers = {"X-XSRFToken": xsrf, "Content-Type": "application/json"};
+        const started = fetch(`/hub/api/users/${user}/server`, {method: "POST", headers,
+                                                               body: JSON.stringify({image: "%s", gpus})});
+        await new Promise(resolve => setTimeout(resolve, 300));
+        const events = await (await fetch(`/hub/api/users/${user}/server/progress`, {headers})).text();
+        const answer = await started;
+        return {status: answer.status, text: await answer.text(), events};
+    }""" % IMAGE, [user, gpus])
+
+
+def stop(page, hub: SwarmHub, user: str) -> None:
+    assert api(page, "DELETE", f"/hub/api/users/{user}/server")["status"] in (202, 204)
+    deadline = time.monotonic() + 120
+    while hub.service_exists(user):
+        assert time.monotonic() < deadline, f"{user}'s service was not removed"
+        time.sleep(1)
+
+
+def test_both_nodes_are_in_one_swarm_advertising_their_gpus(swarm):
+    nodes = json.loads("[" + ",".join(swarm.manager.ssh(
+        "docker node ls -q | xargs docker node inspect --format '{{json .Description}}'").stdout.split()) + "]")
+    resources = {node["Hostname"]: [r["NamedResourceSpec"]["Value"] for r in node["Resources"].get("GenericResources") or []]
+                 for node in nodes}
+    assert sorted(map(tuple, resources.values())) == sorted([(GPUS["manager"][1],), (GPUS["worker"][1],)])
+
+
+def test_the_join_token_never_reaches_the_log(swarm):
+    token = swarm.manager.ssh("docker swarm join-token -q worker").stdout.strip()
+    assert "docker swarm join --advertise-addr" in swarm.first_run.output  # the join is logged...
+    assert token and token not in swarm.first_run.output  # ...with its token masked
+
+
+def test_a_rerun_changes_nothing_on_either_node(swarm):
+    run = swarm.deploy()
+    assert run.returncode == 0 and run.changed_operations() == [], run.output[-6000:]
+
+
+def test_servers_land_on_both_nodes_with_gpus_of_their_own(swarm, browser):
+    for user in ("ann", "ben"):
+        started = start(swarm.page(browser, user), user, 1)
+        assert started["status"] in (201, 202), started
+    ann, ben = swarm.placement("ann"), swarm.placement("ben")
+    assert {ann[0], ben[0]} == {swarm.manager.name, swarm.worker.name}
+    owned = {swarm.manager.name: GPUS["manager"][1], swarm.worker.name: GPUS["worker"][1]}
+    assert ann[1] == owned[ann[0]] and ben[1] == owned[ben[0]]
+
+
+def test_a_request_beyond_the_free_gpus_is_told_who_holds_them(swarm, browser):
+    page = swarm.page(browser, "cai")
+    refused = start(page, "cai", 1)
+    said = refused["text"] + refused["events"]
+    assert "No GPU is free." in said and "held by ann" in said and "held by ben" in said, refused
+    assert not swarm.service_exists("cai")
+    # The spawn form offers counts, from none up: Swarm, not the user, picks which GPUs.
+    page.goto(swarm.url("/hub/spawn"))
+    choices = page.locator("select[name=gpus] option").all_inner_texts()
+    assert choices == ["No GPU (CPU only)", "1 GPU, chosen for you"], choices
+    # A server without GPUs runs, and sees none: the CUDA images ask for all, the server says void.
+    assert start(page, "cai", 0)["status"] in (201, 202)
+    node, gpus = swarm.placement("cai")
+    assert gpus == "" and "NVIDIA_VISIBLE_DEVICES=void" in swarm.environment("cai")
+    stop(page, swarm, "cai")
+
+
+def test_a_home_follows_its_user_to_the_other_node(swarm, browser):
+    first_node = swarm.placement("ann")[0]
+    page = swarm.page(browser, "ann")
+    page.goto(swarm.url("/user/ann/lab"))
+    for path in ("work/from-the-first-node.txt", "in-the-home-not-work.txt"):
+        assert api(page, "PUT", f"/user/ann/api/contents/{path}",
+                   {"type": "file", "format": "text", "content": f"written on {first_node}"})["status"] == 201
+    stop(swarm.page(browser, "ann"), swarm, "ann")  # from the Hub's page: its XSRF cookie
+    # cai takes the GPU ann freed; once ben stops, the only free GPU is on ben's node.
+    assert start(swarm.page(browser, "cai"), "cai", 1)["status"] in (201, 202)
+    stop(swarm.page(browser, "ben"), swarm, "ben")
+    assert start(swarm.page(browser, "ann"), "ann", 1)["status"] in (201, 202)
+    assert swarm.placement("ann")[0] != first_node
+    page.goto(swarm.url("/user/ann/lab"))
+    for path in ("work/from-the-first-node.txt", "in-the-home-not-work.txt"):
+        read = api(page, "GET", f"/user/ann/api/contents/{path}")
+        assert read["status"] == 200 and f"written on {first_node}" in read["text"], read
+
+
+def test_a_redeploy_that_recreates_the_hub_keeps_servers_on_both_nodes(swarm, browser):
+    before = {user: swarm.placement(user) for user in ("ann", "cai")}
+    hub_before = swarm.manager.ssh("docker inspect --format '{{.Id}}' jupyterhub-hub").stdout
+    swarm.settings["manager"]["idle_cull_timeout"] = 7200  # recreates the Hub container
+    run = swarm.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    assert swarm.manager.ssh("docker inspect --format '{{.Id}}' jupyterhub-hub").stdout != hub_before
+    assert {user: swarm.placement(user) for user in ("ann", "cai")} == before
+    page = swarm.page(browser, "ann")
+    page.goto(swarm.url("/user/ann/lab"))
+    assert api(page, "GET", "/user/ann/api/contents/work/from-the-first-node.txt")["status"] == 200
