@@ -4,14 +4,15 @@ The manager (group hub_server) runs the Hub and the image registry; the worker (
 only runs users' servers. Each host has one stand-in GPU (tests/testbed/nvidia_standins.py: an
 `nvidia-smi` listing it, NVIDIA's packages from a repository the host serves itself), so two
 servers asking for a GPU must land on both nodes. The hosts reach each other over this machine's
-Docker bridge. The worker sees the manager's users_home_root and shared_data_dir through sshfs
-(FUSE), standing in for NFS, which a test-bed host cannot mount (shared_storage = "mounted"); the
-NFS steps are tested with recorded facts (tests/test_shared_storage.py). The registry is a stand-in
+Docker bridge. Both hosts mount the same two Docker volumes of this machine at users_home_root
+and shared_data_dir, standing in for one NFS export (shared_storage = "mounted"): a test-bed host
+cannot mount NFS, and sshfs, the other way, writes everything as the user it logs in as. The NFS
+steps are tested with recorded facts (tests/test_shared_storage.py). The registry is a stand-in
 built from Debian's docker-registry package.
 
 What the stand-ins cannot prove: that NVIDIA's real runtime exposes exactly the GPUs Swarm
-assigned (DOCKER_RESOURCE_GPU) and no others, that CUDA sees them, or how NFS's root_squash
-treats the Hub's folders; sshfs writes as root on the manager, where NFS would keep users' uid.
+assigned (DOCKER_RESOURCE_GPU) and no others, that CUDA sees them, or how a real NFS server treats
+root and users' uids.
 """
 
 from __future__ import annotations
@@ -72,17 +73,6 @@ class SwarmHub(UserPages):
     def url(self, path: str) -> str:
         return self.manager.url(testbed.HUB_PORT, path)
 
-    def mount_shared_folders(self) -> None:
-        """The worker mounts the manager's homes and shared data with sshfs, as an admin would
-        mount NFS (shared_storage = "mounted")."""
-        self.manager.ssh(f"mkdir -p {' '.join(MOUNTED)}")
-        testbed.docker("cp", str(self.manager.key), f"{self.worker.name}:/root/.ssh/manager_key")
-        address = eth0_address(self.manager)
-        self.worker.ssh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sshfs >/dev/null")
-        for path in MOUNTED:
-            self.worker.ssh(f"mkdir -p {path} && sshfs -o allow_other,IdentityFile=/root/.ssh/manager_key,"
-                            f"StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null root@{address}:{path} {path}")
-
     def _container(self, user: str) -> tuple[testbed.Host, str] | None:
         for host in (self.manager, self.worker):
             container = host.ssh(f"docker ps -q --filter label=com.docker.swarm.service.name=jupyter-{user}").stdout.strip()
@@ -112,11 +102,16 @@ class SwarmHub(UserPages):
 
 @pytest.fixture(scope="module")
 def swarm(docker_engine, tmp_path_factory):
-    hosts = [testbed.start_host(suite="trixie", publish=publish, devices=("/dev/fuse",))
-             for publish in ((testbed.HUB_PORT,), ())]
+    # The same two volumes in both hosts: the users' homes and shared data, as if mounted from one
+    # NFS server (shared_storage = "mounted"), the owners' uids kept.
+    shared = {}
+    for path in MOUNTED:
+        volume = f"{testbed.LABEL}-swarm{path.replace('/', '-')}"
+        testbed.docker("volume", "create", "--label", testbed.LABEL, volume)
+        shared[volume] = path
+    hosts = [testbed.start_host(suite="trixie", publish=publish, shared=shared) for publish in ((testbed.HUB_PORT,), ())]
     try:
         hub = SwarmHub(*hosts, tmp_path_factory.mktemp("swarm"))
-        hub.mount_shared_folders()
         hub.first_run = hub.deploy("--debug")  # every command it ran, as pyinfra logs them
         assert hub.first_run.returncode == 0, hub.first_run.output[-8000:]
         yield hub
@@ -124,6 +119,7 @@ def swarm(docker_engine, tmp_path_factory):
         if not os.environ.get("KEEP_SWARM"):  # debugging: leave the hosts up
             for host in hosts:
                 host.remove()
+            testbed.docker("volume", "rm", "-f", *shared, check=False)
 
 
 def start(page, user: str, gpus: int) -> dict:

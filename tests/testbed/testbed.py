@@ -180,10 +180,11 @@ HUB_PORT = 8000  # hub_port's default: published by every host, so a browser her
 
 
 def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,), suite: str = SUITE,
-               devices: tuple[str, ...] = ()) -> Host:
+               shared: dict[str, str] | None = None) -> Host:
     """Start a fresh host (Debian `suite`) from the cached image and wait until it is reachable
-    over SSH. The host's ports in `publish` are reachable on 127.0.0.1 too (see Host.url);
-    `devices` of this machine are handed to it (/dev/fuse for a FUSE mount)."""
+    over SSH. The host's ports in `publish` are reachable on 127.0.0.1 too (see Host.url).
+    `shared`: Docker volumes of this machine mounted in the host (volume -> path); hosts given
+    the same volume share those files, as servers mounting one NFS export would."""
     image = host_image(suite)
     key = ssh_key()
     host = Host(name=name or f"{LABEL}-{uuid.uuid4().hex[:8]}", port=_free_port(), key=key,
@@ -200,7 +201,7 @@ def start_host(name: str | None = None, publish: tuple[int, ...] = (HUB_PORT,), 
         "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
         "-v", f"{host.volume}:/var/lib/docker",
         "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro",
-        "-p", f"127.0.0.1:{host.port}:22", *[f"--device={device}" for device in devices],
+        "-p", f"127.0.0.1:{host.port}:22", *[f"--volume={volume}:{path}" for volume, path in (shared or {}).items()],
         *[f"-p127.0.0.1:{local}:{port}" for port, local in host.published.items()],
         image,
     )
