@@ -11,8 +11,8 @@ from jhgpu.facts import NvidiaGpus
 from jhgpu.fleet import advertise_address, hub_host, role
 from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.hub import HubNames
-from jhgpu.swarm import MANAGER, SINGLE, daemon_json_for_swarm, generic_resources, registry_address
 from jhgpu.operations import docker_daemon_json
+from jhgpu.swarm import MANAGER, SINGLE, daemon_json_for_swarm, generic_resources, registry_address
 from jhgpu.swarm_operations import nvidia_reads_swarm_resources, overlay_network, swarm_initialised, swarm_joined
 
 node_role = role(host)
