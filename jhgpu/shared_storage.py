@@ -210,3 +210,17 @@ def _source(source: str) -> str:
 def _refusal(host_name: str, problems: list[str]) -> str:
     lines = "\n".join(f"  - {problem}" for problem in problems)
     return f"host '{host_name}' cannot have the shared folders of the other nodes:\n{lines}"
+
+
+DOCKER_DROPIN = "/etc/systemd/system/docker.service.d/jupytergpu-shared-storage.conf"
+
+
+def docker_waits_for_mounts(plan: StoragePlan) -> str | None:
+    """A drop-in for docker.service on a node that mounts the shared folders: Docker starts once
+    they are mounted, so no user's server starts at boot on an empty mount point (and writes
+    there, out of sight of the export). None where the node mounts nothing."""
+    if not plan.mounts:
+        return None
+    paths = " ".join(mount.path for mount in plan.mounts)
+    return ("# Written by the deploy (tasks/shared_storage.py): Docker starts once the shared folders\n"
+            f"# are mounted.\n[Unit]\nRequiresMountsFor={paths}\n")

@@ -14,7 +14,8 @@ from pyinfra.operations import files, server, systemd
 
 from jhgpu import fleet
 from jhgpu.operations import apt_install
-from jhgpu.shared_storage import EXPORTS_FILE, Node, mounts_to_make, storage_plan
+from jhgpu.shared_storage import (DOCKER_DROPIN, EXPORTS_FILE, Node, docker_waits_for_mounts, mounts_to_make,
+                                  storage_plan)
 from jhgpu.swarm import SINGLE
 
 
@@ -48,8 +49,11 @@ if role != SINGLE:
             name=f"Mount {mount.source} at {mount.path} at boot (/etc/fstab)", path="/etc/fstab",
             line=mount.fstab_pattern, replace=mount.fstab_line, extended_regex=True, ensure_newline=True))
     if plan.mounts:
+        files.directory(name="Create docker.service's drop-in folder", path=DOCKER_DROPIN.rsplit("/", 1)[0])
+        dropin = files.put(name="Start Docker only once the shared folders are mounted",
+                           src=StringIO(docker_waits_for_mounts(plan)), dest=DOCKER_DROPIN, mode="644")
         # systemd makes its mount units from /etc/fstab, and mount(8) warns while they are stale.
         server.shell(name="Reload systemd's units for the changed /etc/fstab", commands=["systemctl daemon-reload"],
-                     _if=lambda: any(line.did_change() for line in fstab_lines))
+                     _if=lambda: dropin.did_change() or any(line.did_change() for line in fstab_lines))
     for mount in to_mount:
         server.shell(name=f"Mount {mount.source} at {mount.path}", commands=[f"mount {shlex.quote(mount.path)}"])

@@ -21,8 +21,8 @@ from unittest import mock
 import pytest
 from pyinfra.api.host import Host
 
-from jhgpu.shared_storage import (EXPORTS_FILE, MANAGER, SINGLE, WORKER, Mount, Node, SharedStorageError,
-                                  mounts_to_make, storage_plan)
+from jhgpu.shared_storage import (DOCKER_DROPIN, EXPORTS_FILE, MANAGER, SINGLE, WORKER, Mount, Node,
+                                  SharedStorageError, docker_waits_for_mounts, mounts_to_make, storage_plan)
 from recorded import HOST, default_settings, run_deploy
 from recorded_hosts import SYSTEM_DIR, fresh_host
 
@@ -180,10 +180,10 @@ def facts_per_host():
 
 
 def swarm_host(mounted: dict[str, str] | None = None, fstab: str | None = None, exports: str | None = None,
-               installed: bool = False) -> dict:
+               installed: bool = False, dropin: str | None = None) -> dict:
     """A fresh Ubuntu 24.04 host in a Swarm. `mounted`: MountSources' answers; `fstab`:
     /etc/fstab's text; `exports`: EXPORTS_FILE's text; `installed`: NFS packages in, nfs-server
-    running."""
+    running; `dropin`: docker.service's drop-in's text."""
     facts = fresh_host("ubuntu", "24.04")
     dirs = {"/home", "/mnt", "/etc/apt/keyrings"}
     if installed:
@@ -196,10 +196,11 @@ def swarm_host(mounted: dict[str, str] | None = None, fstab: str | None = None, 
     facts[MOUNTS] = lambda paths: {path: (mounted or {}).get(path) for path in paths}
     facts["files.FindInFile"] = lambda path, pattern, **_: (grep(fstab, pattern) if path == "/etc/fstab"
                                                             and fstab is not None else None)
-    if exports is not None:
-        facts["files.File"] = lambda path: {**SYSTEM_DIR, "mode": 644} if path == EXPORTS_FILE else None
-        facts["files.Sha1File"] = lambda path: (hashlib.sha1(exports.encode()).hexdigest()
-                                                if path == EXPORTS_FILE else None)
+    written = {path: text for path, text in ((EXPORTS_FILE, exports), (DOCKER_DROPIN, dropin)) if text is not None}
+    if dropin is not None:
+        dirs.add(DOCKER_DROPIN.rsplit("/", 1)[0])
+    facts["files.File"] = lambda path: {**SYSTEM_DIR, "mode": 644} if path in written else None
+    facts["files.Sha1File"] = lambda path: hashlib.sha1(written[path].encode()).hexdigest() if path in written else None
     return facts
 
 
@@ -248,7 +249,14 @@ def test_a_rerun_on_a_worker_with_both_folders_mounted_changes_nothing():
     fstab = "".join(f"10.0.0.1:{path} {path} nfs rw,hard,_netdev,nfsvers=4.2 0 0\n"
                     for path in ("/home/jh_users", "/mnt/shared"))
     mounted = {"/home/jh_users": "10.0.0.1:/home/jh_users", "/mnt/shared": "10.0.0.1:/mnt/shared"}
-    assert deploy(swarm_host(mounted, fstab, installed=True), SWARM) == []
+    dropin = docker_waits_for_mounts(storage_plan(HOST, settings(), WORKER, MANAGER_NODE, WORKERS))
+    assert deploy(swarm_host(mounted, fstab, installed=True, dropin=dropin), SWARM) == []
+
+
+def test_docker_on_a_worker_starts_only_once_the_shared_folders_are_mounted():
+    commands = deploy(swarm_host(fstab="UUID=1234 / ext4 defaults 0 1\n"), SWARM)
+    assert "RequiresMountsFor=/home/jh_users /mnt/shared" in commands.uploads[DOCKER_DROPIN].splitlines()
+    assert commands.index(f"PUT {DOCKER_DROPIN}") < commands.index("systemctl daemon-reload")
 
 
 def test_an_old_fstab_entry_at_the_mount_point_is_replaced():
