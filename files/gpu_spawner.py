@@ -171,11 +171,8 @@ class GpuSwarmSpawner(SwarmSpawner):
         if isinstance(request, str):
             raise refusal(400, "On this Hub the Swarm picks your GPUs: ask for a number of them.")
         holder = allocation.holder_name(self.user.name, self.name)
-        async with ALLOCATOR._lock:
-            try:  # said here, at once, rather than by a service that waits for a node
-                allocation.assign(self.units, await self._holdings(), request, allocation.EXCLUSIVE)
-            except allocation.NoGpuFree as error:
-                raise refusal(409, str(error)) from None
+
+        async def create(_uuids):  # the allocator's choice is only a check: Swarm picks the GPUs
             configured = (self.image, self.extra_resources_spec, self.extra_create_kwargs)
             self.requested_gpus = request
             self.image = await self._registry_image()
@@ -185,9 +182,15 @@ class GpuSwarmSpawner(SwarmSpawner):
                                         "labels": {**self.extra_create_kwargs.get("labels", {}),
                                                    allocation.HOLDER_LABEL: holder}}
             try:
-                return await super().create_object()
+                return await super(GpuSwarmSpawner, self).create_object()
             finally:
                 self.image, self.extra_resources_spec, self.extra_create_kwargs = configured
+
+        try:  # said here, at once, rather than by a service that waits for a node
+            _, created = await ALLOCATOR.allocate(self.units, request, allocation.EXCLUSIVE, self._holdings, create)
+        except allocation.NoGpuFree as error:
+            raise refusal(409, str(error)) from None
+        return created
 
     @property
     def mounts(self):

@@ -77,8 +77,8 @@ def _answers(host: Host) -> dict:
 
 def _note_asked(host: Host, cls, args, kwargs, key: tuple) -> None:
     """Keep what can be asked again next run: a fact (not a short fact) with plain arguments."""
-    if isinstance(cls, str) or issubclass(cls, ShortFactBase):
-        return
+    if key in (getattr(host, _ASKED, None) or {}) or isinstance(cls, str) or issubclass(cls, ShortFactBase):
+        return  # kept already (a fact is asked again and again), or not to be kept
     record = {"fact": f"{cls.__module__}.{cls.__name__}", "args": list(args), "kwargs": kwargs,
               "connection": key[-1]}
     try:

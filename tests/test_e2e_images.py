@@ -8,6 +8,7 @@ the site's TLS proxy because build_ca_certificates hands the builds this machine
 
 import re
 import shutil
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
@@ -196,19 +197,26 @@ def test_a_patch_that_no_longer_applies_stops_before_any_build(scenario):
         (scenario.patches / "0002-broken.patch").unlink()
 
 
-def test_a_failing_build_names_the_image_and_keeps_its_log(scenario):
+@contextmanager
+def frozen_build_with(scenario, line: str):
+    """The admin's own image given one more Dockerfile line, for the deploy inside; then as it was."""
     dockerfile = scenario.frozen / "Dockerfile"
     good = dockerfile.read_text()
-    dockerfile.write_text(good + "RUN echo 'the frozen build is broken' && exit 3\n")
+    dockerfile.write_text(good + line + "\n")
     try:
+        yield
+    finally:
+        dockerfile.write_text(good)
+
+
+def test_a_failing_build_names_the_image_and_keeps_its_log(scenario):
+    with frozen_build_with(scenario, "RUN echo 'the frozen build is broken' && exit 3"):
         run = scenario.deploy()
         assert run.returncode != 0
         assert f"building {OWNER}/frozen-notebook:latest failed" in run.output
         assert "the frozen build is broken" in run.output  # the end of the build log
         log = scenario.host.ssh("cat /home/jupyterhub/JupyterHubGPU/build-logs/frozen-notebook.log").stdout
         assert "the frozen build is broken" in log
-    finally:
-        dockerfile.write_text(good)
     assert scenario.deploy().returncode == 0
 
 
@@ -216,15 +224,10 @@ def test_a_disk_full_during_a_build_is_named_and_the_next_run_converges(scenario
     """The build's own filesystem refuses an 8 TiB file (ENOSPC, as a full disk would), without
     filling this machine's disk. Images already built and the Hub stay as they were."""
     before = scenario.image_ids()
-    dockerfile = scenario.frozen / "Dockerfile"
-    good = dockerfile.read_text()
-    dockerfile.write_text(good + "RUN fallocate -l 8T /tmp/fills-the-disk\n")
-    try:
+    with frozen_build_with(scenario, "RUN fallocate -l 8T /tmp/fills-the-disk"):
         run = scenario.deploy()
         assert run.returncode != 0
         assert f"[{scenario.host.name}] building {OWNER}/frozen-notebook:latest failed: the host is out of disk space" \
             in run.output, run.output[-6000:]
         assert scenario.image_ids() == before
-    finally:
-        dockerfile.write_text(good)
     assert scenario.deploy().returncode == 0
