@@ -11,8 +11,11 @@ import re
 from dataclasses import dataclass
 
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.deb import DebPackages
 
-from jhgpu.cuda import ImageCuda, judge_driver, major
+from jhgpu.cuda import ImageCuda, chain_cuda, judge_driver, major
+from jhgpu.facts.apt import AptCandidates
+from jhgpu.facts.nvidia import NvidiaDriverPackage
 from jhgpu.platform import Release
 
 FLAVOURS = ("headless", "server")
@@ -224,30 +227,6 @@ def daemon_json_with_nvidia_runtime(current: str | None) -> str | None:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-GPU_LINE = re.compile(r"GPU (?P<index>\d+): .*\(UUID: (?P<uuid>GPU-[^)]+)\)")
-MIG_LINE = re.compile(r"\s*MIG (?P<profile>\S+)\s+Device\s+(?P<device>\d+): \(UUID: (?P<uuid>MIG-[^)]+)\)")
-
-
-def gpus_from_nvidia_smi(lines: list[str]) -> list[dict]:
-    """Parse `nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version,mig.mode.current
-    --format=csv,noheader,nounits` followed by `nvidia-smi -L` (its GPU and MIG lines)."""
-    gpus, by_index, current = [], {}, None
-    for line in lines:
-        if (gpu_line := GPU_LINE.match(line)):
-            current = by_index.get(int(gpu_line["index"]))
-        elif (mig_line := MIG_LINE.match(line)):
-            if current is not None:
-                current["mig"].append({"profile": mig_line["profile"], "device": int(mig_line["device"]),
-                                       "uuid": mig_line["uuid"]})
-        elif line.strip():
-            index, name, uuid, memory, driver, mig_mode = (part.strip() for part in line.split(","))
-            gpu = {"index": int(index), "name": name, "uuid": uuid, "memory_mib": int(memory),
-                   "driver_version": driver, "mig_enabled": mig_mode == "Enabled", "mig": []}
-            gpus.append(gpu)
-            by_index[gpu["index"]] = gpu
-    return gpus
-
-
 @dataclass(frozen=True)
 class GpuPlan:
     """What the preflight decided for one host's driver."""
@@ -290,18 +269,12 @@ def gpu_plan(release: Release, setting: str | None, flavour: str, candidates: di
 
 def host_driver_facts(host) -> tuple[dict, dict, dict | None]:
     """The facts the driver decisions need: apt candidates, installed packages, installed driver."""
-    from pyinfra.facts.deb import DebPackages
-
-    from jhgpu.facts import AptCandidates, NvidiaDriverPackage
-
     return (host.get_fact(AptCandidates, pattern=CANDIDATES_PATTERN), host.get_fact(DebPackages),
             host.get_fact(NvidiaDriverPackage))
 
 
 def gpu_plan_of(host, release: Release, facts: tuple[dict, dict, dict | None] | None = None) -> GpuPlan:
     """The preflight's decision for this host; `facts`: host_driver_facts, if already read."""
-    from jhgpu.cuda import chain_cuda
-
     candidates, installed, driver = facts or host_driver_facts(host)
     return gpu_plan(release, host.data.nvidia_driver_branch, host.data.nvidia_driver_flavour, candidates,
                     installed, driver, chain_cuda(host.data))

@@ -2,6 +2,6 @@
 
 from pyinfra import host
 
-from jhgpu.operations import apt_install
+from jhgpu.operations.apt import apt_install
 
 apt_install(name="Install base packages", packages=host.data.base_packages)

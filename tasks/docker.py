@@ -3,7 +3,7 @@
 from pyinfra import host
 from pyinfra.operations import systemd
 
-from jhgpu.operations import apt_install, signed_apt_source
+from jhgpu.operations.apt import apt_install, signed_apt_source
 from jhgpu.platform import docker_plan_of, keyring_path, release_of
 
 plan = docker_plan_of(host)

@@ -3,7 +3,7 @@
 from pyinfra import host
 
 from jhgpu.images import image_ref
-from jhgpu.operations import gpu_check
+from jhgpu.operations.nvidia import gpu_check
 
 if host.data.gpu_enabled and host.data.gpu_check_image:
     image = image_ref(host.data.image_owner, host.data.gpu_check_image)

@@ -6,7 +6,7 @@ from pyinfra import host
 from pyinfra.facts.server import Hostname
 from pyinfra.operations import files
 
-from jhgpu.operations import docker_image_present
+from jhgpu.operations.docker import docker_image_present
 from jhgpu.tls import https_url, proxy_plan
 
 proxy = proxy_plan(host.data, host.get_fact(Hostname))

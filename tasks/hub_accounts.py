@@ -9,7 +9,7 @@ is replaced.
 from pyinfra import host
 
 from jhgpu.hub import HUB_DATA_DIR, HUB_DB_URL, HUB_HOME, HubNames
-from jhgpu.hub_operations import hub_accounts
+from jhgpu.operations.hub import hub_accounts
 
 declared = [*host.data.hub_admin_users, *host.data.hub_users]
 

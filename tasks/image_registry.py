@@ -7,9 +7,9 @@ from pyinfra import host
 
 from jhgpu.fleet import advertise_address, role
 from jhgpu.images import offered_images
-from jhgpu.operations import docker_image_present
+from jhgpu.operations.docker import docker_image_present
 from jhgpu.swarm import MANAGER, registry_address
-from jhgpu.swarm_operations import image_pushed, registry_running
+from jhgpu.operations.swarm import image_pushed, registry_running
 
 if role(host) == MANAGER:
     address = advertise_address(host)

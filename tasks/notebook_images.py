@@ -8,7 +8,8 @@ from pyinfra.operations import files
 
 from jhgpu.images import (BUILD_LOGS_DIR, CA_ROOT_NAME, CHECKOUT_DIR, PATCHES_DIR, build_plan,
                           checkout_marker, patch_files)
-from jhgpu.operations import docker_image, docker_image_present, docker_stacks_checkout
+from jhgpu.operations.docker import docker_image_present
+from jhgpu.operations.images import docker_image, docker_stacks_checkout
 
 REPO = Path(__file__).resolve().parent.parent
 root = host.data.jupyterhub_root

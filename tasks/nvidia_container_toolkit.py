@@ -4,7 +4,8 @@ repository, at nvidia_container_toolkit_version, and the nvidia runtime in Docke
 from pyinfra import host
 
 from jhgpu.nvidia import daemon_json_with_nvidia_runtime, toolkit_packages
-from jhgpu.operations import apt_install, docker_daemon_json, signed_apt_source
+from jhgpu.operations.apt import apt_install, signed_apt_source
+from jhgpu.operations.docker import docker_daemon_json
 from jhgpu.platform import keyring_path
 
 if host.data.gpu_enabled:

@@ -9,9 +9,10 @@ A host already running its driver is left alone.
 from pyinfra import host
 from pyinfra.operations import server
 
-from jhgpu.facts import NvidiaKernelModule
+from jhgpu.facts.nvidia import NvidiaKernelModule
 from jhgpu.nvidia import driver_plan, gpu_plan_of, host_driver_facts, reboot_reason
-from jhgpu.operations import apt_install, signed_apt_source, stop_for_reboot
+from jhgpu.operations.apt import apt_install, signed_apt_source
+from jhgpu.operations.server import stop_for_reboot
 from jhgpu.platform import release_of
 
 release = release_of(host)

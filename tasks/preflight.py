@@ -4,8 +4,11 @@ say which driver branch the host will run, and which images run with reduced com
 from pyinfra import host, logger
 from pyinfra.facts.hardware import Cpus
 
-from jhgpu.facts import AptCandidates, HubContainers
-from jhgpu.fleet import DockerServerVersion, SwarmInfo, advertise_address, hub_host, role
+from jhgpu.facts.apt import AptCandidates
+
+from jhgpu.facts.hub import HubContainers
+from jhgpu.fleet import advertise_address, hub_host, role
+from jhgpu.facts.docker import DockerServerVersion, SwarmInfo
 from jhgpu.hub import CONFIG_DIGEST_LABEL, hub_move_problems
 from jhgpu.nvidia import GpuStackError, gpu_plan_of
 from jhgpu.platform import docker_plan_of, release_of

@@ -7,7 +7,7 @@ from pyinfra import host
 from pyinfra.operations import files, server
 
 from jhgpu.checks import image_archive_tags
-from jhgpu.facts import DockerImages, image_of
+from jhgpu.facts.docker import DockerImages, image_of
 
 for archive in host.data.preload_images:
     missing = [tag for tag in image_archive_tags(archive) if not image_of(host.get_fact(DockerImages), tag)]

@@ -13,7 +13,8 @@ from pyinfra import host
 from pyinfra.operations import files, server, systemd
 
 from jhgpu import fleet
-from jhgpu.operations import apt_install
+from jhgpu.facts.server import MountSources
+from jhgpu.operations.apt import apt_install
 from jhgpu.shared_storage import (DOCKER_DROPIN, EXPORTS_FILE, Node, docker_waits_for_mounts, mounts_to_make,
                                   storage_plan)
 from jhgpu.swarm import SINGLE
@@ -25,7 +26,7 @@ if role != SINGLE:
     plan = storage_plan(host.name, host.data, role, Node(hub.name, fleet.advertise_address(hub)),
                         [Node(worker.name, fleet.advertise_address(worker)) for worker in fleet.worker_hosts(host)],
                         manager_data=hub.data)
-    mounted = host.get_fact(fleet.MountSources, paths=plan.checked_paths) if plan.checked_paths else {}
+    mounted = host.get_fact(MountSources, paths=plan.checked_paths) if plan.checked_paths else {}
     to_mount = mounts_to_make(host.name, plan, mounted)  # refuses, before any change, what is mounted wrong
 
     if plan.packages:

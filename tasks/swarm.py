@@ -7,13 +7,13 @@ import functools
 
 from pyinfra import host
 
-from jhgpu.facts import NvidiaGpus
+from jhgpu.facts.nvidia import NvidiaGpus
 from jhgpu.fleet import advertise_address, hub_host, role
 from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.hub import HubNames
-from jhgpu.operations import docker_daemon_json
+from jhgpu.operations.docker import docker_daemon_json
 from jhgpu.swarm import MANAGER, SINGLE, daemon_json_for_swarm, generic_resources, registry_address
-from jhgpu.swarm_operations import nvidia_reads_swarm_resources, overlay_network, swarm_initialised, swarm_joined
+from jhgpu.operations.swarm import nvidia_reads_swarm_resources, overlay_network, swarm_initialised, swarm_joined
 
 node_role = role(host)
 if node_role != SINGLE:

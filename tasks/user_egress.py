@@ -8,7 +8,7 @@ from pyinfra.operations import files, systemd
 
 from jhgpu.egress import SCRIPT, UNIT, egress_files
 from jhgpu.fleet import role
-from jhgpu.operations import user_egress_blocked
+from jhgpu.operations.iptables import user_egress_blocked
 from jhgpu.swarm import MANAGER
 
 if role(host) == MANAGER:  # the rules act on a single server's bridge network; an overlay's differ

@@ -35,7 +35,7 @@ def default_settings() -> dict[str, Any]:
 
 
 def fact_key(cls: type) -> str:
-    """'server.LinuxDistribution' for pyinfra's facts, 'jhgpu.facts.X' for ours."""
+    """'server.LinuxDistribution' for pyinfra's facts, 'jhgpu.facts.nvidia.X' for ours."""
     module = cls.__module__.removeprefix("pyinfra.facts.")
     return f"{module}.{cls.__name__}"
 

@@ -134,31 +134,31 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "server.Groups": {"root"},
         "systemd.SystemdStatus": {},
         "systemd.SystemdEnabled": {},
-        "jhgpu.facts.DockerImages": {},
-        "jhgpu.facts.TreeDigest": lambda path, exclude="": None,
-        "jhgpu.facts.TreeDigests": lambda paths: {path: None for path in paths},
-        "jhgpu.facts.DanglingImages": lambda label: [],
-        "jhgpu.facts.HubContainers": lambda label: [],
-        "jhgpu.facts.HubAnswers": lambda container: True,
-        "jhgpu.facts.DpkgInterrupted": False,
+        "jhgpu.facts.docker.DockerImages": {},
+        "jhgpu.facts.files.TreeDigest": lambda path, exclude="": None,
+        "jhgpu.facts.files.TreeDigests": lambda paths: {path: None for path in paths},
+        "jhgpu.facts.docker.DanglingImages": lambda label: [],
+        "jhgpu.facts.hub.HubContainers": lambda label: [],
+        "jhgpu.facts.hub.HubAnswers": lambda container: True,
+        "jhgpu.facts.apt.DpkgInterrupted": False,
         "server.Hostname": "gpu01",
-        "jhgpu.facts.EgressRules": lambda network, chain: None,
-        "jhgpu.facts.HubAccounts": lambda container, db_url: None,
-        "jhgpu.facts.AptCandidates": lambda pattern: dict(ARCHIVES[(distro, version)]),
+        "jhgpu.facts.iptables.EgressRules": lambda network, chain: None,
+        "jhgpu.facts.hub.HubAccounts": lambda container, db_url: None,
+        "jhgpu.facts.apt.AptCandidates": lambda pattern: dict(ARCHIVES[(distro, version)]),
         # A fresh server: GPUs in it, no driver yet. Facts are read once, so the last step's
         # view is the one a container would have once the driver runs.
-        "jhgpu.facts.NvidiaDriverPackage": None,
-        "jhgpu.facts.NvidiaKernelModule": None,
-        "jhgpu.facts.NvidiaGpus": None,  # no driver, so no nvidia-smi
-        "jhgpu.facts.GpuContainerView": lambda image: {"gpus": ["NVIDIA A100-SXM4-80GB"], "tensorflow": 1,
+        "jhgpu.facts.nvidia.NvidiaDriverPackage": None,
+        "jhgpu.facts.nvidia.NvidiaKernelModule": None,
+        "jhgpu.facts.nvidia.NvidiaGpus": None,  # no driver, so no nvidia-smi
+        "jhgpu.facts.nvidia.GpuContainerView": lambda image: {"gpus": ["NVIDIA A100-SXM4-80GB"], "tensorflow": 1,
                                                        "error": None},
     }
 
 
 def with_archive(facts: dict[str, Any], extra: dict[str, dict]) -> dict[str, Any]:
     """The host's apt candidates with `extra` added or replaced (a changed archive)."""
-    archive = {**facts["jhgpu.facts.AptCandidates"](pattern=""), **extra}
-    return {**facts, "jhgpu.facts.AptCandidates": lambda pattern: dict(archive)}
+    archive = {**facts["jhgpu.facts.apt.AptCandidates"](pattern=""), **extra}
+    return {**facts, "jhgpu.facts.apt.AptCandidates": lambda pattern: dict(archive)}
 
 
 def with_driver(facts: dict[str, Any], packages: list[str], installed: str, loaded: str | None,
@@ -167,5 +167,5 @@ def with_driver(facts: dict[str, Any], packages: list[str], installed: str, load
     `library`), kernel module `loaded` (None: not loaded)."""
     debs = {**facts["deb.DebPackages"], **{name: {f"{installed}-0ubuntu1"} for name in packages}}
     return {**facts, "deb.DebPackages": debs,
-            "jhgpu.facts.NvidiaDriverPackage": {"package": library, "version": installed},
-            "jhgpu.facts.NvidiaKernelModule": loaded}
+            "jhgpu.facts.nvidia.NvidiaDriverPackage": {"package": library, "version": installed},
+            "jhgpu.facts.nvidia.NvidiaKernelModule": loaded}

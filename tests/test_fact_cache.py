@@ -35,7 +35,7 @@ def test_a_fact_asked_again_before_any_change_is_not_read_again():
     asked, _ = counted_run(converged_hub(), gpu_enabled=False)
     # Asked by the preflight and several steps, never changed by the deploy.
     assert asked[("pyinfra.facts.server.LinuxDistribution", "[]")] == 1
-    assert asked[("jhgpu.facts.DockerImages", "[]")] < 20  # one listing per change, not one per image
+    assert asked[("jhgpu.facts.docker.DockerImages", "[]")] < 20  # one listing per change, not one per image
 
 
 def test_a_fact_is_read_again_once_the_host_changed():

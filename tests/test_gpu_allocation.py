@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jhgpu import gpu_allocation as allocation
-from jhgpu.facts import NvidiaGpus
+from jhgpu.facts.nvidia import NvidiaGpus
 from jhgpu.gpu_allocation import EXCLUSIVE, SHARED, Gpu, NoGpuFree, assign
 
 SAMPLES = Path(__file__).parent / "fixtures" / "nvidia"

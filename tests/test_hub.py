@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jhgpu.facts import NvidiaGpus
+from jhgpu.facts.nvidia import NvidiaGpus
 from jhgpu.hub import HUB_MODULES, NOTEBOOK_GID, NOTEBOOK_UID, hub_files
 from jhgpu.tls import PROXY_DIGEST_LABEL
 from jhgpu.images import offered_images
@@ -253,10 +253,10 @@ def with_running_hub(facts: dict, digest: str, accounts: dict[str, bool], render
             "files.Directory": lambda path: folders.get(path) or directory(path),
             "files.File": lambda path: owned if path in on_disk else None,
             "files.Sha1File": lambda path: on_disk.get(path),
-            "jhgpu.facts.DockerImages": images,
-            "jhgpu.facts.HubContainers": lambda label: containers.get(label, []),
-            "jhgpu.facts.HubAnswers": lambda container: answers,
-            "jhgpu.facts.HubAccounts": lambda container, db_url: accounts}
+            "jhgpu.facts.docker.DockerImages": images,
+            "jhgpu.facts.hub.HubContainers": lambda label: containers.get(label, []),
+            "jhgpu.facts.hub.HubAnswers": lambda container: answers,
+            "jhgpu.facts.hub.HubAccounts": lambda container, db_url: accounts}
 
 
 def converged_hub(**overrides) -> dict:
@@ -378,7 +378,7 @@ def test_a_second_hub_or_moved_data_is_refused_before_any_change():
     old = {"name": "oldlab-hub", "status": "running", "restarting": False, "image": "sha256:hub",
            "labels": {CONFIG_DIGEST_LABEL: "x", "com.docker.compose.project": "oldlab",
                       ROOT_LABEL: "/srv/oldhub", HOMES_LABEL: "/srv/homes"}}
-    facts = {**fresh_host(), "jhgpu.facts.HubContainers": lambda label: [old]}
+    facts = {**fresh_host(), "jhgpu.facts.hub.HubContainers": lambda label: [old]}
     with pytest.raises(SettingsError) as error:
         run_deploy(facts)
     message = str(error.value)
@@ -396,7 +396,7 @@ def test_changed_settings_or_a_rebuilt_image_recreate_the_hub_but_never_existing
 
 
 def test_the_accounts_fact_reads_json_so_a_newline_hides_no_name():
-    from jhgpu.facts import HubAccounts
+    from jhgpu.facts.hub import HubAccounts
 
     listed = HubAccounts().process(["running", '[{"name": "x\\ncarol", "authorized": false}, '
                                                '{"name": "admin", "authorized": true}]'])
@@ -445,7 +445,7 @@ def test_a_new_hub_image_backs_up_the_database_first(caplog):
     facts = converged_hub()
     images = {"jupytergpu/hub:latest": {"id": "sha256:rebuilt", "labels": {}},
               "caddy:2.11.2": {"id": "sha256:caddy", "labels": {}}}
-    facts["jhgpu.facts.DockerImages"] = images
+    facts["jhgpu.facts.docker.DockerImages"] = images
     commands = run_deploy(facts)
     backup = next(i for i, c in enumerate(commands) if "source.backup(copy)" in c)
     up = next(i for i, c in enumerate(commands) if " up -d" in c)

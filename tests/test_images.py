@@ -76,7 +76,7 @@ def test_digest_changes_with_each_input():
 
 def test_a_superseded_image_a_server_still_runs_is_not_counted_for_removal():
     """Otherwise every rerun would report a removal that `docker image prune` refuses to do."""
-    from jhgpu.facts import DanglingImages
+    from jhgpu.facts.docker import DanglingImages
 
     output = ["dangling sha256:old-scipy", "dangling sha256:old-tensorflow",
               "used sha256:old-tensorflow", "used sha256:current-hub"]

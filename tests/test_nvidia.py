@@ -13,7 +13,9 @@ from unittest import mock
 
 import pytest
 
-from jhgpu.facts import AptCandidates, NvidiaDriverPackage, NvidiaGpus, NvidiaKernelModule
+from jhgpu.facts.apt import AptCandidates
+
+from jhgpu.facts.nvidia import NvidiaDriverPackage, NvidiaGpus, NvidiaKernelModule
 from jhgpu.nvidia import GpuStackError, daemon_json_with_nvidia_runtime
 from jhgpu.platform import keyring_path
 from jhgpu.settings import SettingsError
@@ -171,7 +173,7 @@ def test_a_host_running_its_driver_is_left_alone(distro, version):
 @pytest.mark.parametrize("distro, version", list(OS_RELEASES))
 def test_a_driver_library_mismatch_needs_a_reboot_and_no_install(distro, version):
     facts = converged(distro, version)
-    facts["jhgpu.facts.NvidiaKernelModule"] = "500.10.01"
+    facts["jhgpu.facts.nvidia.NvidiaKernelModule"] = "500.10.01"
     commands = run_deploy(facts)
     assert not installs_a_driver(commands)
     stop = stops_for_reboot(commands)
@@ -180,7 +182,7 @@ def test_a_driver_library_mismatch_needs_a_reboot_and_no_install(distro, version
 
 def test_an_unloaded_module_after_install_needs_a_reboot():
     facts = converged("ubuntu", "22.04")
-    facts["jhgpu.facts.NvidiaKernelModule"] = None
+    facts["jhgpu.facts.nvidia.NvidiaKernelModule"] = None
     assert "its kernel module is not loaded" in stops_for_reboot(run_deploy(facts))
 
 
@@ -243,7 +245,7 @@ def test_the_hub_is_given_the_gpus_the_running_driver_sees():
     before_reboot = run_deploy(host).uploads[config]
     assert "c.GpuDockerSpawner.gpus = []" in before_reboot  # no nvidia-smi yet: CPU-only servers
     assert "c.GpuDockerSpawner.default_gpus = 0" in before_reboot
-    host["jhgpu.facts.NvidiaGpus"] = NvidiaGpus().process(sample("nvidia-smi-2x-a100-mig.txt"))
+    host["jhgpu.facts.nvidia.NvidiaGpus"] = NvidiaGpus().process(sample("nvidia-smi-2x-a100-mig.txt"))
     running = run_deploy(host).uploads[config]
     assert "'uuid': 'MIG-b8479d6e-d08f-5a92-9a24-0946db72b2a0'" in running
     assert "c.GpuDockerSpawner.default_gpus = 1" in running
@@ -388,7 +390,7 @@ def test_daemon_json_keeps_every_other_key():
 def test_the_last_step_reports_what_a_gpu_container_sees():
     facts = fresh_host()
     asked = []
-    facts["jhgpu.facts.GpuContainerView"] = lambda image: asked.append(image) or {
+    facts["jhgpu.facts.nvidia.GpuContainerView"] = lambda image: asked.append(image) or {
         "gpus": ["NVIDIA A100-SXM4-80GB"] * 2, "tensorflow": 2, "error": None}
     run_deploy(facts)
     assert set(asked) == {"jupytergpu/tensorflow-notebook:latest"}
@@ -396,7 +398,7 @@ def test_the_last_step_reports_what_a_gpu_container_sees():
 
 def test_a_host_whose_containers_see_no_gpu_fails_the_last_step():
     facts = fresh_host()
-    facts["jhgpu.facts.GpuContainerView"] = lambda image: {
+    facts["jhgpu.facts.nvidia.GpuContainerView"] = lambda image: {
         "gpus": [], "tensorflow": None, "error": "could not select device driver \"\" with capabilities: [[gpu]]"}
     failing = [c for c in run_deploy(facts) if "no GPU is visible to containers on this host" in c]
     assert len(failing) == 1 and "could not select device driver" in failing[0] and failing[0].endswith("exit 1")
@@ -447,7 +449,7 @@ def test_the_gpu_probe_counts_gpus_only_when_nvidia_smi_succeeds(tmp_path, nvidi
     import os
     import subprocess
 
-    from jhgpu.facts import GpuContainerView
+    from jhgpu.facts.nvidia import GpuContainerView
 
     fake = tmp_path / "nvidia-smi"
     fake.write_text(f"#!/bin/sh\n{nvidia_smi}\n")

@@ -164,13 +164,13 @@ def test_a_checkout_whose_files_changed_is_made_anew():
     facts = fresh_host("ubuntu", "24.04")
     facts["files.FileContents"] = lambda path: recorded if path == f"{dest}/.jhgpu-checkout" else None
     for digest, fetched in [("abc123", False), ("def456", True)]:
-        facts["jhgpu.facts.TreeDigest"] = lambda path, exclude="", digest=digest: digest if path == dest else None
+        facts["jhgpu.facts.files.TreeDigest"] = lambda path, exclude="", digest=digest: digest if path == dest else None
         commands = run_deploy(facts, gpu_enabled=False)
         assert any("fetch -q --depth 1" in c for c in commands) is fetched
 
 
 def test_a_dpkg_run_left_unfinished_is_finished_before_anything_is_installed():
-    facts = {**fresh_host("ubuntu", "20.04"), "jhgpu.facts.DpkgInterrupted": True}
+    facts = {**fresh_host("ubuntu", "20.04"), "jhgpu.facts.apt.DpkgInterrupted": True}
     commands = run_deploy(facts)
     configure = commands.index("DEBIAN_FRONTEND=noninteractive dpkg --configure -a --force-confdef --force-confold")
     assert configure < next(i for i, c in enumerate(commands) if "apt-get" in c and "install" in c)

@@ -29,7 +29,7 @@ from recorded_hosts import SYSTEM_DIR, fresh_host
 HUB, GPU02, GPU03 = "@fake/gpu01", "@fake/gpu02", "@fake/gpu03"
 ADDRESSES = {HUB: "10.0.0.1", GPU02: "10.0.0.2", GPU03: "10.0.0.3", HOST: "10.0.0.9"}
 TASK = "tasks/shared_storage.py"
-MOUNTS = "jhgpu.fleet.MountSources"
+MOUNTS = "jhgpu.facts.server.MountSources"
 EXPORT_OPTIONS = "rw,sync,no_subtree_check,no_root_squash"
 
 
@@ -192,7 +192,7 @@ def swarm_host(mounted: dict[str, str] | None = None, fstab: str | None = None, 
         facts["systemd.SystemdStatus"] = facts["systemd.SystemdEnabled"] = {"nfs-server.service": True}
         dirs |= {"/home/jh_users", "/mnt/shared", "/etc/exports.d"}
     facts["files.Directory"] = lambda path: SYSTEM_DIR if path in dirs else None
-    facts["jhgpu.fleet.DefaultAddress"] = lambda: ADDRESSES[_asking[-1]]
+    facts["jhgpu.facts.server.DefaultAddress"] = lambda: ADDRESSES[_asking[-1]]
     facts[MOUNTS] = lambda paths: {path: (mounted or {}).get(path) for path in paths}
     facts["files.FindInFile"] = lambda path, pattern, **_: (grep(fstab, pattern) if path == "/etc/fstab"
                                                             and fstab is not None else None)

@@ -155,8 +155,8 @@ TOOLKIT_CONFIG = ['#swarm-resource = "DOCKER_RESOURCE_GPU"', '', '[nvidia-contai
 def node(swarm: dict, files: dict | None = None, network: str | None = None) -> dict:
     files = {"/etc/docker/daemon.json": DAEMON_JSON, "/etc/nvidia-container-runtime/config.toml": TOOLKIT_CONFIG,
              **(files or {})}
-    return {"jhgpu.facts.NvidiaGpus": [GPU], "jhgpu.fleet.SwarmInfo": swarm,
-            "jhgpu.fleet.NetworkDriver": lambda network_name=None, **_: network,
+    return {"jhgpu.facts.nvidia.NvidiaGpus": [GPU], "jhgpu.facts.docker.SwarmInfo": swarm,
+            "jhgpu.facts.docker.NetworkDriver": lambda network_name=None, **_: network,
             "files.FileContents": lambda path: files.get(path)}
 
 
@@ -172,7 +172,7 @@ AS_MANAGER = {"hub_server": [HOST], "gpu_workers": ["@fake/gpu02"]}
 
 def test_the_hubs_server_starts_the_swarm_and_advertises_its_gpus():
     facts = node(INACTIVE)
-    facts["jhgpu.fleet.SwarmInfo"] = lambda: INACTIVE if _asking[-1] == HOST else WORKER_INFO  # the worker: joined
+    facts["jhgpu.facts.docker.SwarmInfo"] = lambda: INACTIVE if _asking[-1] == HOST else WORKER_INFO  # the worker: joined
     with facts_per_host():
         commands = run_deploy(facts, deploy="tasks/swarm.py", groups=AS_MANAGER, **SETTINGS)
     daemon = json.loads(commands.uploads["/etc/docker/daemon.json"])
@@ -186,9 +186,9 @@ def test_the_hubs_server_starts_the_swarm_and_advertises_its_gpus():
 def test_a_node_already_in_this_swarm_changes_nothing():
     facts = node(MANAGER_INFO, converged_files(), network="overlay")
     with facts_per_host():
-        facts["jhgpu.fleet.SwarmInfo"] = lambda: MANAGER_INFO if _asking[-1] == HOST else WORKER_INFO
+        facts["jhgpu.facts.docker.SwarmInfo"] = lambda: MANAGER_INFO if _asking[-1] == HOST else WORKER_INFO
         assert run_deploy(facts, deploy="tasks/swarm.py", groups=AS_MANAGER, **SETTINGS) == []
-        facts["jhgpu.fleet.SwarmInfo"] = lambda: WORKER_INFO if _asking[-1] == HOST else MANAGER_INFO
+        facts["jhgpu.facts.docker.SwarmInfo"] = lambda: WORKER_INFO if _asking[-1] == HOST else MANAGER_INFO
         as_worker = {"hub_server": ["@fake/gpu01"], "gpu_workers": [HOST]}
         assert run_deploy(facts, deploy="tasks/swarm.py", groups=as_worker, **SETTINGS) == []
 
@@ -205,11 +205,11 @@ from recorded_hosts import fresh_host  # noqa: E402
 
 
 def preflight(release: tuple[str, str], swarm: dict, groups: dict, engine: str | None = None, **settings):
-    facts = {**fresh_host(*release), "jhgpu.facts.HubContainers": [], "jhgpu.fleet.DockerServerVersion": engine,
+    facts = {**fresh_host(*release), "jhgpu.facts.hub.HubContainers": [], "jhgpu.facts.docker.DockerServerVersion": engine,
              "hardware.Cpus": 2,
-             "jhgpu.fleet.SwarmInfo": swarm,
+             "jhgpu.facts.docker.SwarmInfo": swarm,
              # What apt would install (Debian 12: 20.10; Ubuntu 24.04's updates: 28.2), constructed.
-             "jhgpu.facts.AptCandidates": lambda pattern: {"docker.io": {
+             "jhgpu.facts.apt.AptCandidates": lambda pattern: {"docker.io": {
                  "version": "20.10.24+dfsg1-1+deb12u1" if release == ("debian", "12") else "28.2.2-0ubuntu1~24.04.1",
                  "depends": []}}}
     return run_deploy(facts, deploy="tasks/preflight.py", groups=groups,

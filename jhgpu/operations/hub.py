@@ -12,9 +12,9 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 from pyinfra.api.command import FileUploadCommand
 
-from jhgpu.facts import HubAccounts, HubAnswers, HubContainers, hub_health_command
+from jhgpu.facts.hub import HubAccounts, HubAnswers, HubContainers, hub_health_command
 from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS
-from jhgpu.operations import local_image
+from jhgpu.operations.docker import local_image
 from jhgpu.tls import PROXY_DIGEST_LABEL
 
 q = shlex.quote

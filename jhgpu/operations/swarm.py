@@ -11,9 +11,9 @@ from pyinfra.api import FunctionCommand, OperationError, StringCommand, operatio
 from pyinfra.api.command import FileUploadCommand, MaskString
 from pyinfra.facts.files import FileContents
 
-from jhgpu.facts import HubContainers
-from jhgpu.fleet import NetworkDriver, SwarmInfo
-from jhgpu.operations import local_image
+from jhgpu.facts.hub import HubContainers
+from jhgpu.facts.docker import NetworkDriver, SwarmInfo
+from jhgpu.operations.docker import local_image
 from jhgpu.swarm import SWARM_PORT, in_registry, membership, pushed_ref, toolkit_config_with_swarm_resource
 
 q = shlex.quote
