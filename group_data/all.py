@@ -215,23 +215,38 @@ idle_cull_timeout = 3600
 
 # --- The NVIDIA stack (when gpu_enabled) -----------------------------------------------------------
 
-# Driver branch to install. "auto": the newest branch the host's archive really offers (read
-# from its apt lists, so the choice is always one that exists) that runs every notebook image's
-# CUDA; a host already running an offered branch that runs them keeps it (no surprise upgrade).
-# Or a branch like "580": refused, before any change, where the host's archive lacks it. Or None:
-# the driver is yours (e.g. a cloud GPU image's); the preflight still checks it.
+# Driver branch to install. "auto": a branch the host's archive really offers (read from its apt
+# lists, so the choice is always one that exists) that runs every notebook image's CUDA and every
+# GPU of the host: the branch the host already runs while NVIDIA supports it (no surprise
+# upgrade), else the newest NVIDIA Long-Term Support Branch on offer (fewest forced moves on a
+# shared server), else the newest branch. Or a branch like "580": refused, before any change,
+# where the host's archive lacks it. Or None: the driver is yours (e.g. a cloud GPU image's); the
+# preflight still checks it.
+# NVIDIA's lifecycle (jhgpu/nvidia_branches.py, from NVIDIA's "Supported Drivers and CUDA Toolkit
+# Versions"): 535 Long-Term Support Branch, ended June 2026; 570 Production Branch, ended February
+# 2026; 580 Long-Term Support Branch, to June 2028; 595 Production Branch, to March 2027; 620
+# Long-Term Support Branch, to September 2029 (taken by "auto" once an archive carries it).
 # What the archives offer (checked 2026-11 on packages.ubuntu.com and Debian's archive):
-# - Ubuntu 24.04 and 22.04: -server branches 580 (NVIDIA's long-term branch, to June 2028) and
-#   595 (multiverse), 570 and 470; 535, 550 and 565 (and 575 on 24.04) are transitional packages
-#   that install 580 (e.g. https://packages.ubuntu.com/noble/nvidia-utils-565-server). NVIDIA ended 570 in
-#   February 2026, and Ubuntu's newer releases already made it transitional.
+# - Ubuntu 24.04 and 22.04: -server branches 580 and 595 (multiverse), 570 and 470; 535, 550 and
+#   565 (and 575 on 24.04) are transitional packages that install 580
+#   (e.g. https://packages.ubuntu.com/noble/nvidia-utils-565-server). "auto" takes 580.
 # - Ubuntu 20.04: 535 and 550 (no 570 or newer: https://packages.ubuntu.com/focal/nvidia-dkms-550-server).
 # - Debian 12: 535 only; Debian 13: 550 only (non-free; https://packages.debian.org/trixie/nvidia-driver).
+#   No Debian release offers a branch for Blackwell GPUs (570 or newer): such a host is refused.
 nvidia_driver_branch = "auto"
 
 # "headless": compute only, no X libraries (servers); "server": the full driver package.
 # On Ubuntu both use the prebuilt modules signed by Canonical (Secure Boot) where the kernel has them.
 nvidia_driver_flavour = "headless"
+
+# The kernel modules' flavour. "auto": read from the GPUs' PCI ids before any driver exists:
+# "open" for Blackwell and Grace Hopper (open only), "proprietary" for Maxwell, Pascal and Volta
+# (proprietary only, branches up to 580), and for Turing to Hopper the branch's own default (open
+# from 560, so on 580; proprietary on the older branches of Ubuntu 20.04 and Debian); a host
+# mixing GPUs of both kinds is refused, naming them. Or "open" / "proprietary": refused before any
+# change where a GPU cannot run it (jhgpu/nvidia_modules.py, with NVIDIA's sources). Changing it on
+# an installed host swaps the packages in one apt run and needs one reboot.
+nvidia_kernel_modules = "auto"
 
 # A new or changed driver needs a reboot. True: the deploy reboots the host and waits for it.
 # False: it stops and asks you to reboot and rerun.
@@ -248,8 +263,14 @@ nvidia_container_toolkit_key_url = "https://nvidia.github.io/libnvidia-container
 # 1.18.x ignore Docker Swarm's GPU assignments (NVIDIA/nvidia-container-toolkit#1599).
 nvidia_container_toolkit_version = "1.20.0-1"
 
-# Debian archive for the driver's non-free components on Debian 12 and 13 (a mirror if needed).
+# Debian archive for the driver's contrib, non-free and non-free-firmware components on Debian 12
+# and 13 (a mirror if needed), used for a suite the host's own sources do not name; a suite they
+# name gets the missing components at the host's own mirror, so apt sees nothing twice.
 debian_mirror_url = "http://deb.debian.org/debian"
+
+# Debian's security archive, where NVIDIA's Debian packages get their fixes (<codename>-security);
+# used, as above, where the host's sources lack that suite. As Debian's installer writes it.
+debian_security_mirror_url = "http://security.debian.org/debian-security"
 
 # The image (a notebook_images name) the last step runs with GPUs requested, to show that a
 # user's container sees them. None skips that check.

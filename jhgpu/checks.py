@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from jhgpu.hub import HUB_IMAGE_NAME, MIN_PASSWORD_LENGTH, USERNAME_PATTERN
 from jhgpu.images import is_local_repo
-from jhgpu.nvidia import AUTO
+from jhgpu.nvidia_branches import AUTO
 
 
 class Invalid(ValueError):

@@ -1,125 +1,28 @@
-"""The NVIDIA driver and container runtime: which branch and packages, whether a reboot is due.
-Decisions only, no I/O: everything takes settings, an OS release and facts, so each OS and each
-driver state is tested with recorded facts (tests/test_nvidia.py). Which driver can run which
-CUDA is in jhgpu/cuda.py.
+"""The NVIDIA driver and container runtime: which packages, whether a reboot is due. Decisions
+only, no I/O: everything takes settings, an OS release and facts, so each OS and each driver state
+is tested with recorded facts (tests/test_nvidia.py). Which branch is jhgpu/nvidia_branches.py's,
+which kernel module flavour jhgpu/nvidia_modules.py's, which driver runs which CUDA jhgpu/cuda.py's.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 import re
 from dataclasses import dataclass
 
-from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.deb import DebPackages
 
-from jhgpu.cuda import ImageCuda, chain_cuda, judge_driver, major
-from jhgpu.facts.apt import AptCandidates
-from jhgpu.facts.nvidia import NvidiaDriverPackage
-from jhgpu.platform import Release
+from jhgpu.cuda import ImageCuda, chain_cuda, judge_driver
+from jhgpu.facts.apt import AptCandidates, OtherAptSources
+from jhgpu.apt_sources import WantedSuite, lines_adding
+from jhgpu.facts.nvidia import NvidiaDriverPackage, NvidiaKernelModuleFlavour, NvidiaPciDevices
+from jhgpu.nvidia_branches import CANDIDATES_PATTERN, Branch, GpuStackError, choose_branch, offered_branches
+from jhgpu.nvidia_modules import OPEN, PROPRIETARY, ModuleChoice, PciGpu, choose_modules, pci_gpus
+from jhgpu.platform import Release, release_of
 
 FLAVOURS = ("headless", "server")
-AUTO = "auto"
-
-# What the AptCandidates fact asks the host's archive about: Ubuntu's "-server" driver branches
-# (their nvidia-utils package stands for the branch), Canonical's prebuilt signed module
-# metapackages, and Debian's driver (one branch per release, in non-free).
-CANDIDATES_PATTERN = (r"^(nvidia-utils-[0-9]+-server|linux-modules-nvidia-[0-9]+-server-[a-z][a-z0-9.-]*"
-                      r"|nvidia-kernel-dkms)$")
-
-# Debian's branch per release, for a host whose apt sources lack non-free yet (the deploy adds
-# them): nvidia-graphics-drivers in bookworm is 535.x, in trixie 550.x
-# (https://packages.debian.org/bookworm/nvidia-driver, https://packages.debian.org/trixie/nvidia-driver).
-# Once non-free is enabled the host's own apt candidate is used instead.
-DEBIAN_BRANCH = {"12": "535", "13": "550"}
-
-
-class GpuStackError(PyinfraError):
-    """A host's GPU settings cannot work; raised before anything on the host changes."""
-
-
-# --- which branch ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Branch:
-    name: str  # the branch in the package names: "570"
-    version: str  # what apt installs for it: the candidate of its packages (a branch alone if unknown)
-    runs: str  # the branch that really installs: "580" where 570 became a transitional package
-
-    @property
-    def transitional(self) -> bool:
-        return self.runs != self.name
-
-
-def offered_branches(release: Release, candidates: dict) -> dict[str, Branch]:
-    """The driver branches the host's archive offers, from the AptCandidates fact.
-
-    Ubuntu turns a retired "-server" branch into transitional packages that keep their own
-    version and depend on a newer branch's packages (e.g. nvidia-utils-565-server ->
-    nvidia-utils-580-server on 24.04: https://packages.ubuntu.com/noble/nvidia-utils-565-server),
-    so a branch's real version is read through that dependency."""
-    if release.distro == "debian":
-        dkms = candidates.get("nvidia-kernel-dkms")
-        if dkms:
-            branch = str(major(dkms["version"]))
-            return {branch: Branch(branch, dkms["version"], branch)}
-        branch = DEBIAN_BRANCH[release.version]
-        return {branch: Branch(branch, branch, branch)}
-    offered = {}
-    for name, candidate in candidates.items():
-        match = re.fullmatch(r"nvidia-utils-(\d+)-server", name)
-        if not match:
-            continue
-        target = next((m.group(1) for dep in candidate["depends"]
-                       if (m := re.fullmatch(r"nvidia-utils-(\d+)-server", dep))), None)
-        real = candidates.get(f"nvidia-utils-{target}-server") if target else None
-        offered[match.group(1)] = (Branch(match.group(1), real["version"], target) if real
-                                   else Branch(match.group(1), candidate["version"], match.group(1)))
-    return dict(sorted(offered.items(), key=lambda item: int(item[0])))
-
-
-def _archive(release: Release, offered: dict[str, Branch]) -> str:
-    names = ", ".join(f"{b.name} (transitional to {b.runs})" if b.transitional else b.name for b in offered.values())
-    return f"{release}'s archive offers driver branch(es) {names or 'none'} (read from the host's apt lists)"
-
-
-@dataclass(frozen=True)
-class BranchChoice:
-    branch: Branch | None  # None: the driver is left alone
-    note: str | None = None  # said to the admin: a transitional branch, a driver kept
-
-
-def choose_branch(release: Release, setting: str, offered: dict[str, Branch], installed_packages: dict,
-                  installed_driver: dict | None, images: list[ImageCuda]) -> BranchChoice:
-    """The branch to install: the one set, or with "auto" the branch the host already runs (while
-    the archive offers it and it runs every image), else the newest real branch that runs every
-    image. Raises GpuStackError when none can."""
-    if setting != AUTO:
-        if setting not in offered:
-            raise GpuStackError(f"nvidia_driver_branch is {setting!r}, but {_archive(release, offered)}")
-        branch = offered[setting]
-        note = (f"nvidia-utils-{branch.name}-server is a transitional package: this host runs the {branch.runs} "
-                f"branch ({branch.version})") if branch.transitional else None
-        return BranchChoice(branch, note)
-    if installed_driver and release.distro == "ubuntu" and not installed_driver["package"].endswith("-server"):
-        return BranchChoice(None, f"the host runs driver {installed_driver['version']} from "
-                                  f"{installed_driver['package']}, not Ubuntu's -server packages: nvidia_driver_branch "
-                                  "= 'auto' leaves it alone (set a branch to replace it)")
-    runs_images = [b for b in offered.values()
-                   if not judge_driver(images, b.version, "").refusals]
-    kept = [b for b in runs_images if _utils_package(release, b.name) in installed_packages]
-    if kept:
-        return BranchChoice(kept[-1])
-    real = [b for b in runs_images if not b.transitional]
-    if real:
-        return BranchChoice(real[-1])
-    needs = "; ".join(str(image) for image in images)
-    raise GpuStackError(f"no driver branch can run the notebook images ({needs}): {_archive(release, offered)}")
-
-
-def _utils_package(release: Release, branch: str) -> str:
-    return "nvidia-kernel-dkms" if release.distro == "debian" else f"nvidia-utils-{branch}-server"
 
 
 # --- which packages ------------------------------------------------------------------------------
@@ -129,20 +32,22 @@ def _utils_package(release: Release, branch: str) -> str:
 class DriverPlan:
     packages: tuple[str, ...]
     branch: str  # the branch that runs
-    sources: tuple[str, ...] = ()  # extra apt source lines (Debian's non-free components)
+    modules: str = PROPRIETARY  # the kernel module flavour: "open" or "proprietary"
+    removed: tuple[str, ...] = ()  # installed packages of the other flavour, removed in the same apt run
+    sources: tuple[str, ...] | None = None  # Debian: the lines of the deploy's own apt source file
 
 
-def ubuntu_signed_modules(branch: str, packages: dict, candidates: dict) -> str | None:
+def ubuntu_signed_modules(branch: str, modules: str, packages: dict, candidates: dict) -> str | None:
     """Canonical's prebuilt, signed module metapackage for the host's kernel
-    (linux-modules-nvidia-<branch>-server-<flavour>, following the installed kernel metapackage
-    linux-<flavour>: generic, generic-hwe-22.04, lowlatency, aws, azure, gcp, oracle, ibm, ...),
-    or None where the archive has none for it: DKMS builds the module instead."""
-    prefix = f"linux-modules-nvidia-{branch}-server-"
-    flavours = sorted(name.removeprefix(prefix) for name in candidates if name.startswith(prefix))
-    # An HWE kernel's flavour ("generic-hwe-22.04") before the plain one it also matches.
-    for flavour in sorted(flavours, key=len, reverse=True):
-        if f"linux-{flavour}" in packages or f"linux-image-{flavour}" in packages:
-            return prefix + flavour
+    (linux-modules-nvidia-<branch>-server[-open]-<kernel>, following the installed kernel
+    metapackage linux-<kernel>: generic, generic-hwe-22.04, lowlatency, aws, azure, gcp, oracle,
+    ibm, ...), or None where the archive has none for it: DKMS builds the module instead."""
+    prefix = f"linux-modules-nvidia-{branch}-server-{'open-' if modules == OPEN else ''}"
+    kernels = [name.removeprefix(prefix) for name in candidates if name.startswith(prefix)]
+    # An HWE kernel ("generic-hwe-22.04") before the plain one it also matches.
+    for kernel in sorted(kernels, key=len, reverse=True):
+        if f"linux-{kernel}" in packages or f"linux-image-{kernel}" in packages:
+            return prefix + kernel
     return None
 
 
@@ -154,40 +59,82 @@ def debian_kernel_headers(packages: dict) -> tuple[str, ...]:
     return tuple(headers) or ("linux-headers-amd64",)
 
 
-def driver_plan(release: Release, branch: Branch, flavour: str, packages: dict, candidates: dict,
-                debian_mirror: str) -> DriverPlan:
+DEBIAN_DKMS = {OPEN: "nvidia-open-kernel-dkms", PROPRIETARY: "nvidia-kernel-dkms"}
+
+
+def _module_packages(release: Release, branch: str, modules: str, packages: dict, candidates: dict) -> tuple[str, ...]:
+    """The packages that carry the kernel modules of one flavour (what a flavour switch removes)."""
+    if release.distro == "debian":
+        return (DEBIAN_DKMS[modules],)
+    suffix = "-open" if modules == OPEN else ""
+    signed = ubuntu_signed_modules(branch, modules, packages, candidates)
+    return (f"nvidia-headless-no-dkms-{branch}-server{suffix}", f"nvidia-headless-{branch}-server{suffix}",
+            f"nvidia-driver-{branch}-server{suffix}", f"nvidia-dkms-{branch}-server{suffix}",
+            *((signed,) if signed else ()))
+
+
+def driver_plan(release: Release, branch: Branch, flavour: str, modules: str, packages: dict,
+                candidates: dict) -> DriverPlan:
+    """The packages of `branch` in `flavour` ("headless" or "server") with kernel modules
+    `modules` ("open" or "proprietary"); the other flavour's module packages, where installed, go
+    in the same apt run (two nvidia.ko cannot both load)."""
+    other = PROPRIETARY if modules == OPEN else OPEN
     if release.distro == "debian":
         # DKMS builds the module against the running kernel's headers.
-        common = ("firmware-nvidia-gsp", *debian_kernel_headers(packages), "nvidia-kernel-dkms")
+        common = ("firmware-nvidia-gsp", *debian_kernel_headers(packages), DEBIAN_DKMS[modules])
         chosen = ("nvidia-smi", "libcuda1", "libnvidia-ml1") if flavour == "headless" else ("nvidia-driver",)
-        components = "contrib non-free non-free-firmware"
-        sources = tuple(f"deb {debian_mirror} {suite} {components}"
-                        for suite in (release.codename, f"{release.codename}-updates"))
-        return DriverPlan(packages=common + chosen, branch=branch.runs, sources=sources)
-    # A transitional branch installs its successor: name the successor's packages directly.
-    name = branch.runs
-    modules = ubuntu_signed_modules(name, packages, candidates)
-    if flavour == "headless":
-        chosen = (f"nvidia-headless-no-dkms-{name}-server" if modules else f"nvidia-headless-{name}-server",
-                  f"nvidia-utils-{name}-server")
+        wanted, name = common + chosen, branch.runs
     else:
-        chosen = (f"nvidia-driver-{name}-server",)
-    return DriverPlan(packages=chosen + ((modules,) if modules else ()), branch=name)
+        # A transitional branch installs its successor: name the successor's packages directly.
+        name = branch.runs
+        suffix = "-open" if modules == OPEN else ""
+        signed = ubuntu_signed_modules(name, modules, packages, candidates)
+        if flavour == "headless":
+            chosen = (f"nvidia-headless-no-dkms-{name}-server{suffix}" if signed
+                      else f"nvidia-headless-{name}-server{suffix}", f"nvidia-utils-{name}-server")
+        else:
+            chosen = (f"nvidia-driver-{name}-server{suffix}",)
+        wanted = chosen + ((signed,) if signed else ())
+    removed = tuple(package for package in _module_packages(release, name, other, packages, candidates)
+                    if package in packages and package not in wanted)
+    return DriverPlan(packages=wanted, branch=name, modules=modules, removed=removed)
+
+
+def debian_driver_sources(release: Release, mirror: str, security_mirror: str, existing: list) -> list[str]:
+    """Apt lines for Debian's driver: contrib (the open modules), non-free and non-free-firmware of
+    the release, its -updates and its -security suite, beside what the host's sources already
+    name (jhgpu/apt_sources.py). NVIDIA's Debian packages get their fixes in -security
+    (bookworm-security carries 535.309.01-0+deb12u1 where bookworm has 535.261.03-1; checked with
+    apt-cache policy against Debian's archive, 2026-11): without it apt mixes versions
+    (firmware-nvidia-gsp from -security, nvidia-kernel-dkms from the release) and gives up, or
+    installs the unpatched driver."""
+    wanted = [WantedSuite(mirror, release.codename, DEBIAN_DRIVER_COMPONENTS),
+              WantedSuite(mirror, f"{release.codename}-updates", DEBIAN_DRIVER_COMPONENTS),
+              WantedSuite(security_mirror, f"{release.codename}-security", DEBIAN_DRIVER_COMPONENTS)]
+    return [DEBIAN_DRIVER_SOURCE_HEADER, *lines_adding(wanted, existing)]
+
+
+DEBIAN_DRIVER_COMPONENTS = ("main", "contrib", "non-free", "non-free-firmware")
+DEBIAN_DRIVER_SOURCE = "debian-nvidia-driver"  # /etc/apt/sources.list.d/<this>.list
+DEBIAN_DRIVER_SOURCE_HEADER = "# What Debian's NVIDIA driver needs beyond the host's other apt sources (written by the deploy)"
 
 
 def reboot_reason(plan: DriverPlan, installed_packages: dict, installed_driver: str | None,
-                  loaded_module: str | None) -> str | None:
+                  loaded_module: str | None, loaded_flavour: str | None = None) -> str | None:
     """Why the host must reboot before its driver works, or None when it runs. Judged by what
-    is installed and loaded (NvidiaDriverPackage and NvidiaKernelModule facts), never by the
-    branch in a package's name."""
+    is installed and loaded (NvidiaDriverPackage, NvidiaKernelModule and NvidiaKernelModuleFlavour
+    facts), never by the branch in a package's name."""
     missing = [name for name in plan.packages if name not in installed_packages]
-    if missing:
-        return f"the NVIDIA {plan.branch} driver is being installed ({', '.join(missing)})"
+    if missing or plan.removed:
+        changes = missing + [f"{name} removed" for name in plan.removed]
+        return f"the NVIDIA {plan.branch} driver is being installed ({plan.modules} kernel modules: {', '.join(changes)})"
     if loaded_module is None:
         return f"driver {installed_driver} is installed but its kernel module is not loaded"
     if installed_driver and loaded_module != installed_driver:
         return (f"Driver/library version mismatch: the loaded kernel module is {loaded_module}, "
                 f"the installed driver is {installed_driver}")
+    if loaded_flavour and loaded_flavour != plan.modules:
+        return f"the loaded kernel module is the {loaded_flavour} flavour, the installed one is {plan.modules}"
     return None
 
 
@@ -232,49 +179,97 @@ class GpuPlan:
     """What the preflight decided for one host's driver."""
 
     branch: Branch | None  # the branch to install; None: the driver is left alone
+    modules: str = PROPRIETARY  # the kernel module flavour it installs
     notes: tuple[str, ...] = ()  # said to the admin (info)
-    warnings: tuple[str, ...] = ()  # images that run with reduced compatibility
+    warnings: tuple[str, ...] = ()  # images that run with reduced compatibility, GPUs not in NVIDIA's list
 
 
-def gpu_plan(release: Release, setting: str | None, flavour: str, candidates: dict, installed_packages: dict,
-             installed_driver: dict | None, images: list[ImageCuda]) -> GpuPlan:
-    """Choose the driver and judge every image's CUDA against the driver that will run: the
-    installed one where the chosen packages are already in place, else what apt would install.
-    Raises GpuStackError naming each problem."""
-    notes = []
-    branch = None
+@dataclass(frozen=True)
+class DriverFacts:
+    """What the driver decisions read from a host."""
+
+    candidates: dict  # AptCandidates of CANDIDATES_PATTERN
+    installed: dict  # DebPackages
+    driver: dict | None  # NvidiaDriverPackage
+    gpus: list[PciGpu]  # NvidiaPciDevices
+    loaded_flavour: str | None = None  # NvidiaKernelModuleFlavour
+
+
+def _open_modules_lag(release: Release, candidates: dict) -> str | None:
+    """Why Debian's open modules cannot go with its driver: a security update of the driver that
+    the open modules' package has not had (bookworm, 2026-11)."""
+    dkms, open_dkms = (candidates.get(name, {}).get("version") for name in (DEBIAN_DKMS[PROPRIETARY], DEBIAN_DKMS[OPEN]))
+    if release.distro == "debian" and dkms and open_dkms and dkms != open_dkms:
+        return (f"nvidia_kernel_modules is 'open', but {release}'s nvidia-open-kernel-dkms is {open_dkms} while its "
+                f"driver is {dkms}: Debian has not built the open modules for that update")
+    return None
+
+
+def gpu_plan(release: Release, setting: str | None, flavour: str, module_setting: str, facts: DriverFacts,
+             images: list[ImageCuda], today: datetime.date) -> GpuPlan:
+    """Choose the driver and its kernel module flavour for the host's GPUs, and judge every image's
+    CUDA against the driver that will run: the installed one where the chosen packages are
+    already in place, else what apt would install. Raises GpuStackError naming each problem."""
+    notes, branch, modules = [], None, ModuleChoice(PROPRIETARY)
+
+    def runs_gpus(candidate: Branch) -> str | None:
+        try:
+            choose_modules(module_setting, facts.gpus, int(candidate.runs))
+        except GpuStackError as error:
+            return str(error)
+        return None
+
     if setting is not None:
-        choice = choose_branch(release, setting, offered_branches(release, candidates), installed_packages,
-                               installed_driver, images)
+        choice = choose_branch(release, setting, offered_branches(release, facts.candidates), facts.installed,
+                               facts.driver, images, today, runs_gpus)
         branch = choice.branch
         notes += [choice.note] if choice.note else []
-    if branch is None and installed_driver is None:
+    if branch is None and facts.driver is None:
         raise GpuStackError("nvidia_driver_branch is None (the driver is left to you), but no NVIDIA driver "
                             "is installed")
     if branch is None:
-        driver, source = installed_driver["version"], "the host's driver"
+        driver, source = facts.driver["version"], "the host's driver"
     else:
-        plan = driver_plan(release, branch, flavour, installed_packages, candidates, "")
-        in_place = installed_driver and all(name in installed_packages for name in plan.packages)
-        driver, source = ((installed_driver["version"], "the installed driver") if in_place
+        modules = choose_modules(module_setting, facts.gpus, int(branch.runs), facts.loaded_flavour)
+        if modules.flavour == OPEN and (lag := _open_modules_lag(release, facts.candidates)):
+            raise GpuStackError(lag)
+        plan = driver_plan(release, branch, flavour, modules.flavour, facts.installed, facts.candidates)
+        in_place = facts.driver and all(name in facts.installed for name in plan.packages)
+        driver, source = ((facts.driver["version"], "the installed driver") if in_place
                           else (branch.version, f"the {branch.name} branch in the archive"))
     verdict = judge_driver(images, driver, source)
     if verdict.refusals:
         raise GpuStackError("\n  - ".join(verdict.refusals))
-    return GpuPlan(branch, tuple(notes), tuple(verdict.warnings))
+    return GpuPlan(branch, modules.flavour, tuple(notes), modules.warnings + tuple(verdict.warnings))
 
 
 # --- the same decisions for the host being deployed (facts read through pyinfra) ---------------
 
 
-def host_driver_facts(host) -> tuple[dict, dict, dict | None]:
-    """The facts the driver decisions need: apt candidates, installed packages, installed driver."""
-    return (host.get_fact(AptCandidates, pattern=CANDIDATES_PATTERN), host.get_fact(DebPackages),
-            host.get_fact(NvidiaDriverPackage))
+def host_driver_facts(host) -> DriverFacts:
+    return DriverFacts(host.get_fact(AptCandidates, pattern=CANDIDATES_PATTERN), host.get_fact(DebPackages),
+                       host.get_fact(NvidiaDriverPackage), pci_gpus(host.get_fact(NvidiaPciDevices)),
+                       host.get_fact(NvidiaKernelModuleFlavour))
 
 
-def gpu_plan_of(host, release: Release, facts: tuple[dict, dict, dict | None] | None = None) -> GpuPlan:
+def gpu_plan_of(host, release: Release, facts: DriverFacts | None = None) -> GpuPlan:
     """The preflight's decision for this host; `facts`: host_driver_facts, if already read."""
-    candidates, installed, driver = facts or host_driver_facts(host)
-    return gpu_plan(release, host.data.nvidia_driver_branch, host.data.nvidia_driver_flavour, candidates,
-                    installed, driver, chain_cuda(host.data))
+    return gpu_plan(release, host.data.nvidia_driver_branch, host.data.nvidia_driver_flavour,
+                    host.data.nvidia_kernel_modules, facts or host_driver_facts(host), chain_cuda(host.data),
+                    datetime.date.today())
+
+
+def driver_plan_of(host) -> tuple[DriverPlan | None, DriverFacts]:
+    """The driver step's plan for this host (None: the driver is left alone), and the facts it read."""
+    release = release_of(host)
+    facts = host_driver_facts(host)
+    choice = gpu_plan_of(host, release, facts)
+    if choice.branch is None:
+        return None, facts
+    plan = driver_plan(release, choice.branch, host.data.nvidia_driver_flavour, choice.modules, facts.installed,
+                       facts.candidates)
+    if release.distro == "debian":
+        existing = host.get_fact(OtherAptSources, besides=f"/etc/apt/sources.list.d/{DEBIAN_DRIVER_SOURCE}.list")
+        plan = dataclasses.replace(plan, sources=tuple(debian_driver_sources(
+            release, host.data.debian_mirror_url, host.data.debian_security_mirror_url, existing)))
+    return plan, facts

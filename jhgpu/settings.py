@@ -23,7 +23,9 @@ from jhgpu.checks import (ACCOUNT_NAME, IMAGE_NAME, IMAGE_REF, Invalid, absolute
                           passwords, path_under, pem_certificates, url)
 from jhgpu.cuda import chain_cuda, judge_driver
 from jhgpu.images import is_local_repo
-from jhgpu.nvidia import AUTO, FLAVOURS
+from jhgpu.nvidia import FLAVOURS
+from jhgpu.nvidia_branches import AUTO
+from jhgpu.nvidia_modules import MODULE_SETTINGS
 from jhgpu.tls import TLS_MODES, tls_problems
 
 
@@ -84,12 +86,14 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "user_blocked_addresses": list_of(ipv4_network),
     "nvidia_driver_branch": optional(driver_branch),
     "nvidia_driver_flavour": one_of(*FLAVOURS),
+    "nvidia_kernel_modules": one_of(*MODULE_SETTINGS),
     "nvidia_allow_reboot": is_type(bool),
     "nvidia_container_toolkit_repo_url": url,
     "nvidia_container_toolkit_key_url": url,
     "nvidia_container_toolkit_version": matches(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.~+]+)?",
                                                 "a toolkit package version like '1.20.0-1'"),
     "debian_mirror_url": url,
+    "debian_security_mirror_url": url,
     "gpu_check_image": optional(IMAGE_NAME),
     "swarm_advertise_address": optional(ip_address),
     "shared_storage": one_of("nfs", "external-nfs", "mounted"),

@@ -10,7 +10,8 @@ from jhgpu.facts.hub import HubContainers
 from jhgpu.fleet import advertise_address, hub_host, role
 from jhgpu.facts.docker import DockerServerVersion, SwarmInfo
 from jhgpu.hub import CONFIG_DIGEST_LABEL, hub_move_problems
-from jhgpu.nvidia import GpuStackError, gpu_plan_of
+from jhgpu.nvidia import gpu_plan_of
+from jhgpu.nvidia_branches import GpuStackError
 from jhgpu.platform import docker_plan_of, release_of
 from jhgpu.settings import SettingsError, validate
 from jhgpu.swarm import SINGLE, SwarmError, membership, version_problems
@@ -30,7 +31,8 @@ if host.data.gpu_enabled:
     except GpuStackError as error:
         raise GpuStackError(f"impossible GPU setup for host '{host.name}':\n  - {error}") from None
     if plan.branch:
-        host.log(f"NVIDIA driver: the {plan.branch.runs} branch ({plan.branch.version}) from {release}'s archive")
+        host.log(f"NVIDIA driver: the {plan.branch.runs} branch ({plan.branch.version}) from {release}'s archive, "
+                 f"{plan.modules} kernel modules")
     for note in plan.notes:
         host.log(f"Note: {note}")
     for warning in plan.warnings:

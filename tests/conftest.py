@@ -49,9 +49,9 @@ class PyinfraRun:
         return changed
 
 
-def run_pyinfra(inventory: Path, *args: str, timeout: int = 1800) -> PyinfraRun:
+def run_pyinfra(inventory: Path, *args: str, timeout: int = 1800, deploy: str = "deploy.py") -> PyinfraRun:
     """`pyinfra -y --json INVENTORY deploy.py`, run from the repository like an admin would."""
-    command = [str(Path(sys.executable).parent / "pyinfra"), "-y", "--json", str(inventory), "deploy.py", *args]
+    command = [str(Path(sys.executable).parent / "pyinfra"), "-y", "--json", str(inventory), deploy, *args]
     completed = subprocess.run(command, cwd=REPO, text=True, capture_output=True, timeout=timeout,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return PyinfraRun(completed)

@@ -64,6 +64,7 @@ ARCHIVES: dict[tuple[str, str], dict[str, dict]] = {
         utils("595"): real("595.71.05-0ubuntu0.22.04.1"),
         modules("570"): real("5.15.0-203.213"),
         modules("580"): real("5.15.0-203.213"),
+        modules("580", "open-generic"): real("5.15.0-203.213"),
         modules("595"): real("5.15.0-203.213"),
     },
     ("ubuntu", "24.04"): {
@@ -76,6 +77,7 @@ ARCHIVES: dict[tuple[str, str], dict[str, dict]] = {
         utils("595"): real("595.71.05-0ubuntu0.24.04.1"),
         modules("570"): real("6.8.0-149.149"),
         modules("580"): real("6.8.0-149.149"),
+        modules("580", "open-generic"): real("6.8.0-149.149"),
         modules("580", "generic-hwe-24.04"): real("7.0.0-28.28~24.04.1"),
         modules("595"): real("6.8.0-149.149"),
         modules("550", "generic-hwe-24.04"): transitional("6.17.0-22.22~24.04.1", modules("580", "generic-hwe-24.04")),
@@ -85,13 +87,37 @@ ARCHIVES: dict[tuple[str, str], dict[str, dict]] = {
     ("debian", "13"): {},
 }
 
-# Debian's driver once non-free is enabled (nvidia-kernel-dkms's candidate).
+# Debian's driver once contrib, non-free and -security are enabled (apt-cache policy against
+# Debian's archive, 2026-11): bookworm's open modules lag its security update of the driver.
 DEBIAN_NON_FREE = {
-    ("debian", "12"): {"nvidia-kernel-dkms": real("535.309.01-0+deb12u1")},
-    ("debian", "13"): {"nvidia-kernel-dkms": real("550.163.01-2")},
+    ("debian", "12"): {"nvidia-kernel-dkms": real("535.309.01-0+deb12u1"),
+                       "nvidia-open-kernel-dkms": real("535.261.03-1")},
+    ("debian", "13"): {"nvidia-kernel-dkms": real("550.163.01-2"), "nvidia-open-kernel-dkms": real("550.163.01-2")},
 }
 
 SYSTEM_DIR = {"user": "root", "group": "root", "mode": 755}
+
+# GPUs on the PCI bus (NvidiaPciDevices), ids from the open-gpu-kernel-modules README (580.142):
+# A100 SXM4 80GB (Ampere), H100 80GB HBM3 (Hopper), B200 (Blackwell), RTX PRO 6000 Blackwell, GH200;
+# Tesla P100 16GB (Pascal, 10de:15f8) and V100 SXM2 (Volta, 10de:1db1) from the PCI id database.
+A100 = {"slot": "0000:17:00.0", "device": "20b2"}
+H100 = {"slot": "0000:17:00.0", "device": "2330"}
+B200 = {"slot": "0000:17:00.0", "device": "2901"}
+RTX_PRO_6000 = {"slot": "0000:65:00.0", "device": "2bb1"}
+GH200 = {"slot": "0009:01:00.0", "device": "2342"}
+P100 = {"slot": "0000:3b:00.0", "device": "15f8"}
+V100 = {"slot": "0000:3b:00.0", "device": "1db1"}
+
+
+def repo(url: str, suite: str, components: str, **options) -> dict:
+    return {"type": "deb", "url": url, "distribution": suite, "components": components.split(), "options": options}
+
+
+def installer_sources(codename: str) -> list[dict]:
+    """/etc/apt/sources.list as Debian's installer writes it (apt-setup), deb-src lines aside."""
+    return [repo("http://deb.debian.org/debian/", codename, "main non-free-firmware"),
+            repo("http://security.debian.org/debian-security", f"{codename}-security", "main non-free-firmware"),
+            repo("http://deb.debian.org/debian/", f"{codename}-updates", "main non-free-firmware")]
 
 
 def distribution(distro: str, version: str, codename: str, pretty: str) -> dict[str, Any]:
@@ -149,6 +175,9 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         # view is the one a container would have once the driver runs.
         "jhgpu.facts.nvidia.NvidiaDriverPackage": None,
         "jhgpu.facts.nvidia.NvidiaKernelModule": None,
+        "jhgpu.facts.nvidia.NvidiaKernelModuleFlavour": None,
+        "jhgpu.facts.nvidia.NvidiaPciDevices": [A100],
+        "jhgpu.facts.apt.OtherAptSources": lambda besides: installer_sources(codename) if distro == "debian" else [],
         "jhgpu.facts.nvidia.NvidiaGpus": None,  # no driver, so no nvidia-smi
         "jhgpu.facts.nvidia.GpuContainerView": lambda image: {"gpus": ["NVIDIA A100-SXM4-80GB"], "tensorflow": 1,
                                                        "error": None},
@@ -166,6 +195,8 @@ def with_driver(facts: dict[str, Any], packages: list[str], installed: str, load
     """A host with these driver packages installed, userspace driver `installed` (from package
     `library`), kernel module `loaded` (None: not loaded)."""
     debs = {**facts["deb.DebPackages"], **{name: {f"{installed}-0ubuntu1"} for name in packages}}
+    open_modules = any(name.endswith("-open") or "-open-" in name for name in packages)
     return {**facts, "deb.DebPackages": debs,
             "jhgpu.facts.nvidia.NvidiaDriverPackage": {"package": library, "version": installed},
-            "jhgpu.facts.nvidia.NvidiaKernelModule": loaded}
+            "jhgpu.facts.nvidia.NvidiaKernelModule": loaded,
+            "jhgpu.facts.nvidia.NvidiaKernelModuleFlavour": loaded and ("open" if open_modules else "proprietary")}

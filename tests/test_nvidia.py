@@ -16,7 +16,8 @@ import pytest
 from jhgpu.facts.apt import AptCandidates
 
 from jhgpu.facts.nvidia import NvidiaDriverPackage, NvidiaGpus, NvidiaKernelModule
-from jhgpu.nvidia import GpuStackError, daemon_json_with_nvidia_runtime
+from jhgpu.nvidia import daemon_json_with_nvidia_runtime
+from jhgpu.nvidia_branches import GpuStackError
 from jhgpu.platform import keyring_path
 from jhgpu.settings import SettingsError
 from recorded import run_deploy
@@ -26,9 +27,12 @@ from recorded_hosts import (ARCHIVES, DEBIAN_NON_FREE, OS_RELEASES, fresh_host, 
 SAMPLES = Path(__file__).parent / "fixtures" / "nvidia"
 APT_INSTALL = "apt-get -y -o Dpkg::Options::=\"--force-confdef\" -o Dpkg::Options::=\"--force-confold\" install"
 UBUNTU = [version for distro, version in OS_RELEASES if distro == "ubuntu"]
-# The branch "auto" installs on a fresh host: the newest real branch each archive offers.
-AUTO_BRANCH = {("ubuntu", "20.04"): "550", ("ubuntu", "22.04"): "595", ("ubuntu", "24.04"): "595",
+# The branch "auto" installs on a fresh host: NVIDIA's long-term 580 where the archive has it (not
+# the newer 595, a Production Branch ending March 2027), else the newest real branch on offer.
+AUTO_BRANCH = {("ubuntu", "20.04"): "550", ("ubuntu", "22.04"): "580", ("ubuntu", "24.04"): "580",
                ("debian", "12"): "535", ("debian", "13"): "550"}
+# Its packages' suffix for the fresh hosts' A100: the open modules, the branch's default from 560.
+OPEN_SUFFIX = {"20.04": "", "22.04": "-open", "24.04": "-open"}
 PYTORCH_CUDA13 = {"name": "pytorch-cuda13", "context": "images/pytorch-notebook/cuda13", "parent": "scipy-notebook",
                   "display_name": "PyTorch (CUDA 13)"}
 
@@ -47,7 +51,8 @@ def driver_packages(commands: list[str]) -> list[str]:
 
 
 def installs_a_driver(commands: list[str]) -> bool:
-    return any(name.startswith(("nvidia-utils-", "nvidia-headless", "nvidia-driver", "nvidia-kernel-dkms"))
+    return any(name.startswith(("nvidia-utils-", "nvidia-headless", "nvidia-driver", "nvidia-kernel-dkms",
+                                "nvidia-open-kernel-dkms"))
                for packages in installs(commands) for name in packages)
 
 
@@ -83,10 +88,11 @@ def test_auto_installs_the_newest_branch_the_archive_really_offers(distro, versi
 
 @pytest.mark.parametrize("version", UBUNTU)
 def test_ubuntu_gets_signed_modules_then_asks_for_a_reboot(version):
-    branch = AUTO_BRANCH[("ubuntu", version)]
+    branch, suffix = AUTO_BRANCH[("ubuntu", version)], OPEN_SUFFIX[version]
     commands = run_deploy(fresh_host("ubuntu", version))
-    assert driver_packages(commands) == [f"nvidia-headless-no-dkms-{branch}-server", f"nvidia-utils-{branch}-server",
-                                         f"linux-modules-nvidia-{branch}-server-generic"]
+    assert driver_packages(commands) == [f"nvidia-headless-no-dkms-{branch}-server{suffix}",
+                                         f"nvidia-utils-{branch}-server",
+                                         f"linux-modules-nvidia-{branch}-server{suffix}-generic"]
     stop = stops_for_reboot(commands)
     assert stop and f"the NVIDIA {branch} driver is being installed" in stop and "nvidia_allow_reboot" in stop
     assert stop.endswith("exit 1")
@@ -97,22 +103,24 @@ def test_ubuntu_gets_signed_modules_then_asks_for_a_reboot(version):
 def test_hwe_kernels_get_their_own_signed_modules_where_the_archive_has_them():
     facts = fresh_host("ubuntu", "24.04")
     facts["deb.DebPackages"] = {"ca-certificates": {"20240203"}, "linux-generic-hwe-24.04": {"7.0.0-28.28~24.04.1"}}
-    packages = driver_packages(run_deploy(facts, nvidia_driver_branch="580"))
+    packages = driver_packages(run_deploy(facts, nvidia_kernel_modules="proprietary"))
     assert packages[-1] == "linux-modules-nvidia-580-server-generic-hwe-24.04"
-    # 595 has no HWE module package in this archive: DKMS builds the module instead.
-    assert driver_packages(run_deploy(facts)) == ["nvidia-headless-595-server", "nvidia-utils-595-server"]
+    # The open modules have no HWE package in this archive, nor has 595: DKMS builds the module instead.
+    assert driver_packages(run_deploy(facts)) == ["nvidia-headless-580-server-open", "nvidia-utils-580-server"]
+    assert driver_packages(run_deploy(facts, nvidia_driver_branch="595", nvidia_kernel_modules="proprietary")) == [
+        "nvidia-headless-595-server", "nvidia-utils-595-server"]
 
 
 def test_kernels_without_signed_modules_fall_back_to_dkms():
     facts = fresh_host("ubuntu", "22.04")
     facts["deb.DebPackages"] = {"ca-certificates": {"20240203"}, "linux-image-6.8.0-custom": {"1"}}
-    assert driver_packages(run_deploy(facts)) == ["nvidia-headless-595-server", "nvidia-utils-595-server"]
+    assert driver_packages(run_deploy(facts)) == ["nvidia-headless-580-server-open", "nvidia-utils-580-server"]
 
 
 def test_the_full_server_flavour_and_a_chosen_branch():
     packages = driver_packages(run_deploy(fresh_host("ubuntu", "24.04"), nvidia_driver_flavour="server",
                                           nvidia_driver_branch="580"))
-    assert packages == ["nvidia-driver-580-server", "linux-modules-nvidia-580-server-generic"]
+    assert packages == ["nvidia-driver-580-server-open", "linux-modules-nvidia-580-server-open-generic"]
 
 
 def test_a_branch_the_archive_lacks_is_refused_naming_what_it_offers():
@@ -126,11 +134,16 @@ def test_a_branch_the_archive_lacks_is_refused_naming_what_it_offers():
 
 @pytest.mark.parametrize("version", ["12", "13"])
 def test_debian_gets_its_non_free_driver_with_the_kernels_headers(version):
+    """On a host whose sources are the installer's (main and non-free-firmware of the release,
+    -security and -updates), the missing components are added at the host's own mirrors: no
+    suite or component twice, and the security suite's driver fixes come along."""
     codename = {"12": "bookworm", "13": "trixie"}[version]
     commands = run_deploy(fresh_host("debian", version))
     assert commands.uploads["/etc/apt/sources.list.d/debian-nvidia-driver.list"] == (
-        f"deb http://deb.debian.org/debian {codename} contrib non-free non-free-firmware\n"
-        f"deb http://deb.debian.org/debian {codename}-updates contrib non-free non-free-firmware\n")
+        "# What Debian's NVIDIA driver needs beyond the host's other apt sources (written by the deploy)\n"
+        f"deb http://deb.debian.org/debian/ {codename} contrib non-free\n"
+        f"deb http://deb.debian.org/debian/ {codename}-updates contrib non-free\n"
+        f"deb http://security.debian.org/debian-security {codename}-security contrib non-free\n")
     assert driver_packages(commands) == ["firmware-nvidia-gsp", "linux-headers-amd64", "nvidia-kernel-dkms",
                                          "nvidia-smi", "libcuda1", "libnvidia-ml1"]
     assert stops_for_reboot(commands)
@@ -303,8 +316,8 @@ def test_auto_refuses_when_no_offered_branch_runs_a_cuda_13_image():
         run_deploy(fresh_host("ubuntu", "20.04"), notebook_images=images)
     assert "no driver branch can run the notebook images" in str(error.value)
     assert "pytorch-cuda13 (CUDA 13, its build context images/pytorch-notebook/cuda13)" in str(error.value)
-    # 24.04's archive offers 580 and 595, which run it.
-    assert utils("595") in driver_packages(run_deploy(fresh_host("ubuntu", "24.04"), notebook_images=images))
+    # 24.04's archive offers 580 and 595, which run it: auto takes the long-term 580.
+    assert utils("580") in driver_packages(run_deploy(fresh_host("ubuntu", "24.04"), notebook_images=images))
 
 
 def test_a_driver_left_to_the_admin_must_be_there():

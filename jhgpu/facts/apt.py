@@ -8,6 +8,7 @@ import re
 import shlex
 
 from pyinfra.api import FactBase
+from pyinfra.facts.apt import AptSources
 
 
 class AptCandidates(FactBase):
@@ -15,6 +16,8 @@ class AptCandidates(FactBase):
     regex): {name: {"version": candidate, "depends": [package names]}}. Read from the host's
     package lists; a host with none yet (a fresh cloud image ships without) gets them first,
     since what the archive offers decides what is installed."""
+
+    default = dict  # no package matches (an archive without the component that has them): {}, not None
 
     def command(self, pattern: str) -> str:
         return ("if ! ls /var/lib/apt/lists 2>/dev/null | grep -q '_Packages'; then apt-get update -qq >/dev/null 2>&1;"
@@ -47,3 +50,16 @@ class DpkgInterrupted(FactBase):
 
     def process(self, output):
         return "".join(output).strip() == "yes"
+
+
+class OtherAptSources(AptSources):
+    """pyinfra's AptSources (one-line .list files and deb822 .sources alike), less the file
+    `besides`: the deploy's own, whose lines are decided from all the others."""
+
+    def requires_command(self, besides: str) -> str:
+        return "apt"
+
+    def command(self, besides: str) -> str:
+        return ("for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do"
+                f" [ -e \"$f\" ] && [ \"$f\" != {shlex.quote(besides)} ] || continue;"
+                " echo \"##PYINFRA_FILE $f\"; cat \"$f\"; echo; done")

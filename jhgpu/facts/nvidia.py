@@ -66,6 +66,42 @@ class NvidiaKernelModule(FactBase):
         return "".join(output).strip() or None
 
 
+class NvidiaKernelModuleFlavour(FactBase):
+    """The flavour of the loaded nvidia kernel module, "open" or "proprietary", or None when none
+    is loaded: the driver's own banner names the open one ("NVRM version: NVIDIA UNIX Open Kernel
+    Module for x86_64  580.95.05 ...")."""
+
+    def command(self) -> str:
+        return "head -n 1 /proc/driver/nvidia/version 2>/dev/null || true"
+
+    def process(self, output):
+        banner = "".join(output).strip()
+        if not banner:
+            return None
+        return "open" if "Open Kernel Module" in banner else "proprietary"
+
+
+class NvidiaPciDevices(FactBase):
+    """NVIDIA's display and 3D controllers on the PCI bus, [{"slot": "0000:17:00.0", "device":
+    "2330"}], read from sysfs: there before any driver is installed, so the kernel module flavour
+    can be chosen for the GPUs the server really has. (NVSwitches and audio functions are other
+    PCI classes and are left out.)"""
+
+    default = list
+
+    def command(self) -> str:
+        return ("for d in /sys/bus/pci/devices/*; do [ \"$(cat \"$d/vendor\" 2>/dev/null)\" = 0x10de ] || continue;"
+                " case \"$(cat \"$d/class\")\" in 0x0300*|0x0302*) echo \"${d##*/} $(cat \"$d/device\")\";; esac; done")
+
+    def process(self, output):
+        devices = []
+        for line in output:
+            slot, _, device = line.strip().partition(" ")
+            if slot and device:
+                devices.append({"slot": slot, "device": device.removeprefix("0x").lower()})
+        return devices
+
+
 class NvidiaDriverPackage(FactBase):
     """The installed userspace driver ({"package": "libnvidia-compute-570-server", "version":
     "570.133.20"}), or None. Its version is what the loaded module must match."""

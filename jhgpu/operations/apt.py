@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import io
+import shlex
 
 from pyinfra import host
 from pyinfra.api import operation
+from pyinfra.facts.apt import noninteractive_apt
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
@@ -27,9 +29,10 @@ def signed_apt_source(source: str, lines: list[str], key_url: str | None = None,
 
 
 @operation()
-def apt_install(packages: list[str] | tuple[str, ...]):
+def apt_install(packages: list[str] | tuple[str, ...], removed: list[str] | tuple[str, ...] = ()):
     """Install packages ("name", or "name=version" for an exact version, up or down), refreshing
-    the apt lists only when something is missing.
+    the apt lists only when something is missing; `removed`, where installed, go in the same apt
+    run (packages that cannot stay beside the new ones, e.g. the other kernel module flavour).
 
     apt.packages(update=True) would refresh the lists on every run and so never converge.
     A dpkg run an earlier deploy left unfinished (killed, or its connection lost) is finished first.
@@ -43,6 +46,11 @@ def apt_install(packages: list[str] | tuple[str, ...]):
         return name not in installed or bool(version) and version not in installed[name]
 
     wanted = [package for package in packages if missing(package)]
-    if wanted:
+    leaving = [package for package in removed if package in installed]
+    if leaving:
+        yield from apt.update._inner()
+        # apt's "name-" removes in the same transaction: never a moment with both, or with neither.
+        yield noninteractive_apt(" ".join(["install", *map(shlex.quote, wanted), *(f"{shlex.quote(p)}-" for p in leaving)]))
+    elif wanted:
         yield from apt.update._inner()
         yield from apt.packages._inner(packages=wanted, allow_downgrades=any("=" in p for p in wanted))

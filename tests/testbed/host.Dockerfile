@@ -2,6 +2,18 @@
 # FROM is the debootstrap base built by testbed.py (no registry is reachable here).
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
+ARG MIRROR=http://deb.debian.org/debian
+ARG SECURITY_MIRROR=http://security.debian.org/debian-security
+# Apt sources as Debian's installer writes them (debootstrap writes `<codename> main` alone): main
+# and non-free-firmware from the release, its -security and its -updates suites. The installer's
+# deb-src lines are left out: only `apt-get source` reads them, and they slow every update.
+RUN . /etc/os-release \
+ && printf '%s\n' \
+      "deb ${MIRROR}/ ${VERSION_CODENAME} main non-free-firmware" "" \
+      "deb ${SECURITY_MIRROR} ${VERSION_CODENAME}-security main non-free-firmware" "" \
+      "# ${VERSION_CODENAME}-updates, to get updates before a point release is made;" \
+      "deb ${MIRROR}/ ${VERSION_CODENAME}-updates main non-free-firmware" \
+      > /etc/apt/sources.list
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       systemd systemd-sysv dbus openssh-server sudo ca-certificates python3 \

@@ -80,12 +80,13 @@ def base_image(suite: str = SUITE) -> str:
 
 
 def host_image(suite: str = SUITE) -> str:
-    """The base plus systemd, sshd and sudo: what a freshly installed server looks like."""
+    """The base plus systemd, sshd and sudo, with apt sources as Debian's installer writes them:
+    what a freshly installed server looks like."""
     base = base_image(suite)
     dockerfile = HERE / "host.Dockerfile"
-    ref = f"{LABEL}-host:{_digest(base, dockerfile.read_bytes())}"
+    ref = f"{LABEL}-host:{_digest(base, DEBIAN_MIRROR, dockerfile.read_bytes())}"
     if not image_exists(ref):
-        docker("build", "--build-arg", f"BASE_IMAGE={base}", "-t", ref,
+        docker("build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"MIRROR={DEBIAN_MIRROR}", "-t", ref,
                "-f", str(dockerfile), str(HERE), capture=False,
                env={**os.environ, "DOCKER_BUILDKIT": "0"})
     return ref
