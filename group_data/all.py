@@ -58,7 +58,8 @@ docker_stacks_repo = "https://github.com/jupyter/docker-stacks.git"
 
 # The docker-stacks commit to build (a full 40-hex SHA; branch names are refused so builds are
 # reproducible). This one is upstream main of 2026-07-28 ("Rework Rosetta junk cleanup in all
-# images"); its images are based on Ubuntu 24.04 (noble).
+# images", present in a snapshot of jupyter/docker-stacks taken 2026-11); its images are based
+# on Ubuntu 24.04 (noble).
 docker_stacks_ref = "c49624e35d4ffa670e5650f623880d1e210d980e"
 
 # Folder (on the machine running pyinfra) of patches applied to the checkout, in name order.
@@ -66,8 +67,11 @@ docker_stacks_patches_dir = "files/docker-stacks-patches"
 
 # The CUDA runtime image the chain starts from (docker-stacks' ROOT_IMAGE). It must be built on
 # the Ubuntu release the pinned docker-stacks uses (24.04 at the default ref; CUDA images exist
-# for 24.04 from CUDA 12.5.1 on). Its CUDA (from the tag) is checked against the driver: CUDA
-# 12.8.1 runs on any driver >= 525.60.13 (minor version compatibility) and fully from 570.124.06.
+# for 24.04 from CUDA 12.5.1 on: gitlab.com/nvidia/container-images/cuda's README). 12.8.1 is the
+# last update of CUDA 12.8, so NVIDIA's tag policy (doc/support-policy.md there) keeps the tag;
+# checked 2026-11: public Dockerfiles of 2026 build FROM it. Its CUDA (from the tag) is checked
+# against the driver: CUDA 12.8.1 runs on any driver >= 525.60.13 (minor version compatibility)
+# and fully from 570.124.06.
 notebook_root_image = "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"
 
 # Images are tagged <image_owner>/<name>:latest so they never collide with the official ones.
@@ -83,7 +87,8 @@ build_progress_seconds = 60
 # CUDA version the image brings itself, e.g. in pip wheels, checked against the driver; where
 # upstream names it in the context folder, "cuda12" or "cuda13", it is read from there).
 # Every image gets the build argument JUPYTERHUB_VERSION (jupyterhub_version) besides OWNER and
-# ROOT_IMAGE or BASE_IMAGE; this project's patch pins jupyterhub-singleuser to it in base-notebook.
+# ROOT_IMAGE or BASE_IMAGE; this project's patches install JupyterHub at it from PyPI in
+# base-notebook (files/docker-stacks-patches/0002 and 0003 say why not conda-forge).
 notebook_images = [
     {"name": "docker-stacks-foundation", "context": "images/docker-stacks-foundation", "parent": None},
     {"name": "base-notebook", "context": "images/base-notebook", "parent": "docker-stacks-foundation"},
@@ -101,16 +106,19 @@ notebook_images = [
 
 # --- The Hub -----------------------------------------------------------------------------------
 
-# The JupyterHub release of the Hub and of every notebook image's jupyterhub-singleuser (pinned
-# into base-notebook by this project's patch): one version everywhere. 5.5.4 is the newest 5.x on
-# PyPI; 6.x changes the database schema and spawn options: move to it deliberately.
+# The JupyterHub release of the Hub and of every notebook image's jupyterhub-singleuser (installed
+# in base-notebook from PyPI by this project's patches): one version everywhere. 5.5.4 is the
+# newest 5.x on PyPI (released 2026-10-20; `pip index versions jupyterhub`, 2026-11); conda-forge
+# was last seen at 5.5.0. 6.x changes the database schema and spawn options: move to it
+# deliberately. A version PyPI lacks fails base-notebook's build at once, naming it.
 jupyterhub_version = "5.5.4"
 
 # The image the Hub's own image is built from: a pinned Debian 13 base, to which the Hub's
 # Dockerfile adds Python, Debian's configurable-http-proxy and JupyterHub from PyPI. Chosen over
 # the official quay.io/jupyterhub/jupyterhub image because its tags cannot be checked from here,
 # and a Debian base is the same release a test bed can build from Debian's archive. The dated
-# tag is one Docker's official library lists (docker-library/official-images, library/debian).
+# tag is one Docker's official library lists (docker-library/official-images, library/debian);
+# checked 2026-11: public Dockerfiles pin it as debian:trixie-20260803-slim@sha256:3a39a059...
 hub_base_image = "debian:trixie-20260803-slim"
 
 # --- HTTPS: a Caddy proxy in front of the Hub -----------------------------------------------------
@@ -155,8 +163,12 @@ https_port = 443
 # challenge (which must reach it on port 80, unless https_port is 443 for TLS-ALPN-01).
 http_port = 80
 
-# The proxy's image: the official Caddy image, pinned (caddyserver/caddy-docker, 2.11.2).
-proxy_image = "caddy:2.11.2"
+# The proxy's image: the official Caddy image, pinned. 2.11.4 (2026-06-02) is the newest tag in
+# docker-library/official-images library/caddy ("caddy: v2.11.4 release (#21589)"); it fixes
+# GHSA-f59h-q822-g45g, GHSA-qrp7-cvwr-j2c6, GHSA-vcc4-2c75-vc9v and GHSA-j8px-rmrx-76h9, and 2.11.3
+# fixed GHSA-m675-2p33-xv9g, GHSA-gx7w-56w6-g48x and GHSA-x5w9-xh9r-mvfc (caddyserver/caddy's
+# advisories). A follow-up to GHSA-f59h (commit 947087cad, 2026-08) is in no release yet.
+proxy_image = "caddy:2.11.4"
 
 # Port on the host where the Hub listens when hub_tls is "off" (plain HTTP).
 hub_port = 8000
@@ -297,8 +309,9 @@ nfs_homes_export = None
 nfs_shared_export = None
 
 # The registry the notebook images go through: it runs on the Hub's server, which builds the
-# images and pushes them; workers pull them by digest (registry:3.1.2 is docker-library's
-# current tag, library/registry in docker-library/official-images).
+# images and pushes them; workers pull them by digest. 3.1.2 is the newest tag of the official
+# image: docker-library/official-images library/registry at commit 003e0d73 lists "Tags: 3.1.2,
+# 3.1, 3, latest", built from distribution/distribution-library-image 775973b6 (version='3.1.2').
 registry_image = "registry:3.1.2"
 # The registry's port on the Hub's server (at swarm_advertise_address).
 registry_port = 5000

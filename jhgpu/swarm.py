@@ -24,9 +24,9 @@ WORKERS_GROUP = "gpu_workers"
 SINGLE, MANAGER, WORKER = "single", "manager", "worker"
 GPU_RESOURCE = "gpu"
 RESOURCE_ENV = "DOCKER_RESOURCE_GPU"  # what Docker sets in a task for the kind above
-# Swarm refused tasks with generic resources on an overlay network until swarmkit's fix
-# (moby/swarmkit#3162, moby/moby#44378) reached Docker Engine 25.0.3 (moby/moby#47225) and
-# 26.0.0 (moby/moby#47224).
+# Swarm refused tasks with generic resources on an overlay network (moby/moby#44378) until
+# moby/swarmkit#3082 (Docker 23.0.2), which in turn broke discrete resources such as gpu=N until
+# moby/swarmkit#3162 reached Docker Engine 25.0.3 (moby/moby#47225) and 26.0.0 (moby/moby#47224).
 MIN_ENGINE = (25, 0, 3)
 # The NVIDIA runtime ignored Swarm's assignment before Container Toolkit 1.19.0
 # (NVIDIA/nvidia-container-toolkit#1599).

@@ -3,7 +3,7 @@ and the proxy's own CA, each used through a browser that trusts only what a pers
 
 The host (Debian 12) runs Pebble from Debian's package (tests/testbed/acme.py) and the proxy from
 a stand-in of the official Caddy image built from Debian's caddy package (the official image
-cannot be pulled here; Debian's Caddy is 2.6.2, the pinned image 2.11.2, and the Caddyfile uses
+cannot be pulled here; Debian's Caddy is 2.6.2, the pinned image 2.11.4, and the Caddyfile uses
 nothing newer than 2.6). The browser reaches hub.test on this machine through the host's
 published HTTPS port. What Pebble cannot show: Let's Encrypt's rate limits and its reachability
 from the Internet, and real DNS.

@@ -231,3 +231,13 @@ def test_a_disk_full_during_a_build_is_named_and_the_next_run_converges(scenario
             in run.output, run.output[-6000:]
         assert scenario.image_ids() == before
     assert scenario.deploy().returncode == 0
+
+
+def test_a_jupyterhub_version_pypi_lacks_fails_at_once_naming_it_and_its_source(scenario):
+    """Last in this module: the chain is left built for another JupyterHub version."""
+    scenario.settings["jupyterhub_version"] = "5.5.99"  # no such release
+    run = scenario.deploy()
+    assert run.returncode != 0
+    assert "JupyterHub 5.5.99 (jupyterhub_version) cannot be installed from PyPI" in run.output, run.output[-6000:]
+    assert f"building {OWNER}/base-notebook:latest failed" in run.output
+    assert f"Build {OWNER}/minimal-notebook" not in run.output  # stopped at the check, before anything else

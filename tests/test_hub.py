@@ -234,7 +234,7 @@ def with_running_hub(facts: dict, digest: str, accounts: dict[str, bool], render
     import hashlib
 
     images = {"jupytergpu/hub:latest": {"id": "sha256:hub", "labels": {}},
-              "caddy:2.11.2": {"id": "sha256:caddy", "labels": {}}}
+              "caddy:2.11.4": {"id": "sha256:caddy", "labels": {}}}
     root = "/home/jupyterhub/JupyterHubGPU"
     on_disk = {f"{root}/{name}": hashlib.sha1(content.encode()).hexdigest() for name, content in (rendered or {}).items()}
     owned = {"user": "jupyterhub", "group": "jupyterhub", "mode": 644}
@@ -444,7 +444,7 @@ def test_a_new_hub_image_backs_up_the_database_first(caplog):
     rendered = hub_files(settings(), ["admin"], hostname=HOSTNAME)
     facts = converged_hub()
     images = {"jupytergpu/hub:latest": {"id": "sha256:rebuilt", "labels": {}},
-              "caddy:2.11.2": {"id": "sha256:caddy", "labels": {}}}
+              "caddy:2.11.4": {"id": "sha256:caddy", "labels": {}}}
     facts["jhgpu.facts.docker.DockerImages"] = images
     commands = run_deploy(facts)
     backup = next(i for i, c in enumerate(commands) if "source.backup(copy)" in c)

@@ -30,11 +30,17 @@ def test_every_image_is_told_the_hubs_jupyterhub_version():
     assert all(a.build_args != b.build_args for a, b in zip(before, plan))
 
 
-def test_the_shipped_patch_pins_jupyterhub_singleuser_to_that_build_argument():
-    patch = (REPO / "files" / "docker-stacks-patches" / "0002-base-notebook-pin-jupyterhub-singleuser.patch").read_text()
-    assert "+ARG JUPYTERHUB_VERSION" in patch
-    assert '+    "jupyterhub-singleuser==${JUPYTERHUB_VERSION:?' in patch
-    assert "-    'jupyterhub-singleuser' \\" in patch
+def test_the_shipped_patches_install_that_version_from_pypi_after_checking_it_is_there():
+    patches = REPO / "files" / "docker-stacks-patches"
+    script = (patches / "0002-base-notebook-jupyterhub-install-script.patch").read_text()
+    assert '+pip install --no-cache-dir "jupyterhub==${version}"' in script
+    assert '+    if ! pip download --no-deps --quiet --dest "${scratch}" "jupyterhub==${version}"' in script
+    dockerfile = (patches / "0003-base-notebook-jupyterhub-from-pypi.patch").read_text()
+    assert "+ARG JUPYTERHUB_VERSION" in dockerfile
+    assert "-    'jupyterhub-singleuser' \\" in dockerfile  # no longer the unpinned conda package
+    check, install = "+RUN sh /usr/local/bin/jupytergpu-install-jupyterhub --check", \
+        "+    sh /usr/local/bin/jupytergpu-install-jupyterhub && \\"
+    assert dockerfile.index(check) < dockerfile.index("RUN mamba install") < dockerfile.index(install)
 
 
 def test_ca_certificates_add_a_root_layer_under_the_whole_chain(tmp_path):

@@ -49,7 +49,7 @@ def test_by_default_the_hub_is_https_from_the_proxys_own_ca():
                                                           "\treverse_proxy hub:8000", "}"]
     assert "\tdefault_sni localhost\n" in files["proxy/Caddyfile"]
     compose = files["docker-compose.yml"]
-    assert "image: caddy:2.11.2" in compose and "/home/jupyterhub/JupyterHubGPU/proxy/data:/data" in compose
+    assert "image: caddy:2.11.4" in compose and "/home/jupyterhub/JupyterHubGPU/proxy/data:/data" in compose
     # Browsers send the Hub's cookies over HTTPS only.
     assert "c.JupyterHub.tornado_settings = {'cookie_options': {'secure': True}}" in files["jupyterhub_config.py"]
 

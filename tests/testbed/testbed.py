@@ -355,6 +355,9 @@ def _archive(ref: str, workdir: Path) -> str:
 IMAGES_SUITE = "trixie"
 
 
+SHARED_PATCH = HERE.parent.parent / "files" / "docker-stacks-patches" / "0002-base-notebook-jupyterhub-install-script.patch"
+
+
 def testbed_settings(workdir: Path) -> dict:
     """Settings that let a test-bed host deploy without registries: the fixture image chain
     instead of upstream's (which needs registries and conda channels), as a local git
@@ -368,6 +371,12 @@ def testbed_settings(workdir: Path) -> dict:
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "fixture")
     debian = base_image(IMAGES_SUITE)
+    # The fixture's own patch, and the project's patch that adds the JupyterHub install script:
+    # the fixture's base-notebook installs JupyterHub with the same script as upstream's.
+    patches = workdir / "docker-stacks-patches"
+    patches.mkdir(exist_ok=True)
+    for patch in [*(FIXTURES / "docker-stacks-patches").glob("*.patch"), SHARED_PATCH]:
+        shutil.copy(patch, patches)
     return {
         "hub_tls": "off",  # plain HTTP on HUB_PORT; the HTTPS proxy is tested on its own (https_settings)
         "preload_images": [_archive(debian, workdir)],
@@ -376,6 +385,6 @@ def testbed_settings(workdir: Path) -> dict:
         "hub_base_image": debian,
         "docker_stacks_repo": str(repo),
         "docker_stacks_ref": git(repo, "rev-parse", "HEAD"),
-        "docker_stacks_patches_dir": str(FIXTURES / "docker-stacks-patches"),
+        "docker_stacks_patches_dir": str(patches),
         "notebook_images": [dict(image) for image in FIXTURE_CHAIN],
     }
