@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from pyinfra.facts.deb import DebPackages
 
+from jhgpu.apt_sources import WantedSuite, lines_adding
 from jhgpu.cuda import ImageCuda, chain_cuda, judge_driver
 from jhgpu.facts.apt import AptCandidates, OtherAptSources
-from jhgpu.apt_sources import WantedSuite, lines_adding
 from jhgpu.facts.nvidia import NvidiaDriverPackage, NvidiaKernelModuleFlavour, NvidiaPciDevices
 from jhgpu.nvidia_branches import CANDIDATES_PATTERN, Branch, GpuStackError, choose_branch, offered_branches
 from jhgpu.nvidia_modules import OPEN, PROPRIETARY, ModuleChoice, PciGpu, choose_modules, pci_gpus
@@ -78,15 +78,14 @@ def driver_plan(release: Release, branch: Branch, flavour: str, modules: str, pa
     """The packages of `branch` in `flavour` ("headless" or "server") with kernel modules
     `modules` ("open" or "proprietary"); the other flavour's module packages, where installed, go
     in the same apt run (two nvidia.ko cannot both load)."""
-    other = PROPRIETARY if modules == OPEN else OPEN
+    # A transitional branch installs its successor: name the successor's packages directly.
+    name, other = branch.runs, (PROPRIETARY if modules == OPEN else OPEN)
     if release.distro == "debian":
         # DKMS builds the module against the running kernel's headers.
         common = ("firmware-nvidia-gsp", *debian_kernel_headers(packages), DEBIAN_DKMS[modules])
         chosen = ("nvidia-smi", "libcuda1", "libnvidia-ml1") if flavour == "headless" else ("nvidia-driver",)
-        wanted, name = common + chosen, branch.runs
+        wanted = common + chosen
     else:
-        # A transitional branch installs its successor: name the successor's packages directly.
-        name = branch.runs
         suffix = "-open" if modules == OPEN else ""
         signed = ubuntu_signed_modules(name, modules, packages, candidates)
         if flavour == "headless":
@@ -98,6 +97,11 @@ def driver_plan(release: Release, branch: Branch, flavour: str, modules: str, pa
     removed = tuple(package for package in _module_packages(release, name, other, packages, candidates)
                     if package in packages and package not in wanted)
     return DriverPlan(packages=wanted, branch=name, modules=modules, removed=removed)
+
+
+DEBIAN_DRIVER_COMPONENTS = ("main", "contrib", "non-free", "non-free-firmware")
+DEBIAN_DRIVER_SOURCE = "debian-nvidia-driver"  # /etc/apt/sources.list.d/<this>.list
+DEBIAN_DRIVER_SOURCE_HEADER = "# What Debian's NVIDIA driver needs beyond the host's other apt sources (written by the deploy)"
 
 
 def debian_driver_sources(release: Release, mirror: str, security_mirror: str, existing: list) -> list[str]:
@@ -112,11 +116,6 @@ def debian_driver_sources(release: Release, mirror: str, security_mirror: str, e
               WantedSuite(mirror, f"{release.codename}-updates", DEBIAN_DRIVER_COMPONENTS),
               WantedSuite(security_mirror, f"{release.codename}-security", DEBIAN_DRIVER_COMPONENTS)]
     return [DEBIAN_DRIVER_SOURCE_HEADER, *lines_adding(wanted, existing)]
-
-
-DEBIAN_DRIVER_COMPONENTS = ("main", "contrib", "non-free", "non-free-firmware")
-DEBIAN_DRIVER_SOURCE = "debian-nvidia-driver"  # /etc/apt/sources.list.d/<this>.list
-DEBIAN_DRIVER_SOURCE_HEADER = "# What Debian's NVIDIA driver needs beyond the host's other apt sources (written by the deploy)"
 
 
 def reboot_reason(plan: DriverPlan, installed_packages: dict, installed_driver: str | None,
