@@ -253,8 +253,9 @@ nvidia_driver_flavour = "headless"
 
 # The kernel modules' flavour. "auto": read from the GPUs' PCI ids before any driver exists:
 # "open" for Blackwell and Grace Hopper (open only), "proprietary" for Maxwell, Pascal and Volta
-# (proprietary only, branches up to 580), and for Turing to Hopper the branch's own default (open
-# from 560, so on 580; proprietary on the older branches of Ubuntu 20.04 and Debian); a host
+# (proprietary only, branches up to 580), and for Turing to Hopper the open ones NVIDIA
+# recommends, except on Debian (its -security updates of the driver come without the open
+# modules; its 535 and 550 default to proprietary); a host running one flavour keeps it; a host
 # mixing GPUs of both kinds is refused, naming them. Or "open" / "proprietary": refused before any
 # change where a GPU cannot run it (jhgpu/nvidia_modules.py, with NVIDIA's sources). Changing it on
 # an installed host swaps the packages in one apt run and needs one reboot.

@@ -229,7 +229,10 @@ def gpu_plan(release: Release, setting: str | None, flavour: str, module_setting
     if branch is None:
         driver, source = facts.driver["version"], "the host's driver"
     else:
-        modules = choose_modules(module_setting, facts.gpus, int(branch.runs), facts.loaded_flavour)
+        # Debian updates its driver in -security without its open modules (bookworm, 2026-11), and
+        # a first run cannot see contrib yet to compare: Debian gets the branch's default there.
+        modules = choose_modules(module_setting, facts.gpus, int(branch.runs), facts.loaded_flavour,
+                                 open_packaged_alike=release.distro != "debian")
         if modules.flavour == OPEN and (lag := _open_modules_lag(release, facts.candidates)):
             raise GpuStackError(lag)
         plan = driver_plan(release, branch, flavour, modules.flavour, facts.installed, facts.candidates)

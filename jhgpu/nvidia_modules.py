@@ -3,9 +3,10 @@ Decisions only, no I/O: PCI device ids in (the NvidiaPciDevices fact, readable b
 exists), a flavour out, tested per GPU generation in tests/test_nvidia_modules.py.
 
 NVIDIA's rules:
-- the open modules run Turing and newer GPUs only; Maxwell, Pascal and Volta need the
-  proprietary ones; "Starting in the 560 driver release series, the open kernel module flavor is
-  the default and suggested installation" (Driver Installation Guide, Kernel Modules:
+- the open modules run Turing and newer GPUs only, "and this is what you should use if you have
+  one of those architectures"; Maxwell, Pascal and Volta need the proprietary ones; "Starting in
+  the 560 driver release series, the open kernel module flavor is the default and suggested
+  installation" (Driver Installation Guide, Kernel Modules:
   https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/kernel-modules.html); the
   620 guide has the open modules alone (.../driver-installation-guide/620/kernel-modules.html);
 - "For cutting-edge platforms such as NVIDIA Grace Hopper or NVIDIA Blackwell, you must use the
@@ -88,11 +89,13 @@ def _names(gpus: list[PciGpu]) -> str:
     return ", ".join(gpu.name for gpu in gpus)
 
 
-def choose_modules(setting: str, gpus: list[PciGpu], branch: int, loaded: str | None = None) -> ModuleChoice:
+def choose_modules(setting: str, gpus: list[PciGpu], branch: int, loaded: str | None = None,
+                   open_packaged_alike: bool = True) -> ModuleChoice:
     """The flavour for `gpus` on driver `branch`: the one set, or with "auto" the only one that
     runs them all (open for Blackwell and Grace Hopper, proprietary before Turing), else the
-    flavour `loaded` now (no surprise switch), else the branch's default. Raises GpuStackError
-    naming the GPUs no choice can run."""
+    flavour `loaded` now (no surprise switch), else for Turing to Hopper the open modules NVIDIA
+    recommends where the OS updates them with the driver (`open_packaged_alike`), else the
+    branch's default. Raises GpuStackError naming the GPUs no choice can run."""
     by_generation: dict[str, list[PciGpu]] = {}
     for gpu in gpus:
         by_generation.setdefault(gpu.generation, []).append(gpu)
@@ -128,12 +131,12 @@ def choose_modules(setting: str, gpus: list[PciGpu], branch: int, loaded: str | 
     if loaded == OPEN or loaded == PROPRIETARY and branch < OPEN_ONLY_FROM_BRANCH:
         return ModuleChoice(loaded)
     default = branch_default(branch)
+    if not by_generation.get("unknown") and gpus:  # all of them Turing to Hopper
+        return ModuleChoice(OPEN if open_packaged_alike else default)
     unknown = by_generation.get("unknown", [])
     if unknown:
         return ModuleChoice(default, (f"{_names(unknown)} is not in NVIDIA's list of GPUs for the open kernel "
                                       f"modules that this deploy carries: using the {branch} branch's default, "
                                       f"the {default} modules (set nvidia_kernel_modules to choose)",))
-    if not gpus:
-        return ModuleChoice(default, (f"no NVIDIA GPU was found on the PCI bus: using the {branch} branch's "
-                                      f"default, the {default} modules",))
-    return ModuleChoice(default)
+    return ModuleChoice(default, (f"no NVIDIA GPU was found on the PCI bus: using the {branch} branch's "
+                                  f"default, the {default} modules",))

@@ -31,8 +31,10 @@ UBUNTU = [version for distro, version in OS_RELEASES if distro == "ubuntu"]
 # the newer 595, a Production Branch ending March 2027), else the newest real branch on offer.
 AUTO_BRANCH = {("ubuntu", "20.04"): "550", ("ubuntu", "22.04"): "580", ("ubuntu", "24.04"): "580",
                ("debian", "12"): "535", ("debian", "13"): "550"}
-# Its packages' suffix for the fresh hosts' A100: the open modules, the branch's default from 560.
+# The fresh hosts' A100 gets NVIDIA's open modules on Ubuntu ("-open" packages); 20.04's archive
+# lists no signed open modules, so the signed-modules test asks for the proprietary ones there.
 OPEN_SUFFIX = {"20.04": "", "22.04": "-open", "24.04": "-open"}
+SIGNED_FLAVOUR = {"20.04": "proprietary", "22.04": "auto", "24.04": "auto"}
 PYTORCH_CUDA13 = {"name": "pytorch-cuda13", "context": "images/pytorch-notebook/cuda13", "parent": "scipy-notebook",
                   "display_name": "PyTorch (CUDA 13)"}
 
@@ -89,7 +91,7 @@ def test_auto_installs_the_newest_branch_the_archive_really_offers(distro, versi
 @pytest.mark.parametrize("version", UBUNTU)
 def test_ubuntu_gets_signed_modules_then_asks_for_a_reboot(version):
     branch, suffix = AUTO_BRANCH[("ubuntu", version)], OPEN_SUFFIX[version]
-    commands = run_deploy(fresh_host("ubuntu", version))
+    commands = run_deploy(fresh_host("ubuntu", version), nvidia_kernel_modules=SIGNED_FLAVOUR[version])
     assert driver_packages(commands) == [f"nvidia-headless-no-dkms-{branch}-server{suffix}",
                                          f"nvidia-utils-{branch}-server",
                                          f"linux-modules-nvidia-{branch}-server{suffix}-generic"]

@@ -47,11 +47,19 @@ def test_open_modules_for_hopper_and_blackwell_on_the_long_term_branch(distro, v
                         "linux-modules-nvidia-580-server-open-generic"]
 
 
-@pytest.mark.parametrize("distro, version", OLDER_BRANCH)
-def test_hopper_on_a_branch_before_560_gets_that_branchs_default_the_proprietary_modules(distro, version):
+def test_hopper_gets_the_open_modules_on_ubuntu_20_04s_550_too():
+    # Ubuntu builds both flavours from one source package, so the open ones follow every update;
+    # 20.04 lists no signed open modules: DKMS builds them.
+    assert driver_packages(run_deploy(with_gpus("ubuntu", "20.04", H100))) == [
+        "nvidia-headless-550-server-open", "nvidia-utils-550-server"]
+
+
+@pytest.mark.parametrize("distro, version", [("debian", "12"), ("debian", "13")])
+def test_hopper_on_debian_gets_the_branchs_default_the_proprietary_modules(distro, version):
+    """Debian updates its driver in -security without its open modules (bookworm: 535.309.01 vs
+    535.261.03), and its 535/550 predate the open default (560)."""
     packages = driver_packages(run_deploy(with_gpus(distro, version, H100)))
-    assert flavour_of(packages) == "proprietary"
-    assert ("nvidia-kernel-dkms" in packages) if distro == "debian" else ("nvidia-utils-550-server" in packages)
+    assert "nvidia-kernel-dkms" in packages and "nvidia-open-kernel-dkms" not in packages
 
 
 @pytest.mark.parametrize("distro, version", OLDER_BRANCH)
@@ -126,12 +134,10 @@ def test_open_with_a_pascal_gpu_is_refused():
         run_deploy(with_gpus("ubuntu", "24.04", P100), nvidia_kernel_modules="open")
 
 
-def test_open_on_debian_13_and_ubuntu_20_04_uses_their_open_packages():
+def test_open_on_debian_13_uses_its_open_modules_package():
     debian = driver_packages(run_deploy(with_archive(with_gpus("debian", "13", H100), DEBIAN_NON_FREE[("debian", "13")]),
                                         nvidia_kernel_modules="open"))
     assert "nvidia-open-kernel-dkms" in debian and "nvidia-kernel-dkms" not in debian
-    focal = driver_packages(run_deploy(with_gpus("ubuntu", "20.04", H100), nvidia_kernel_modules="open"))
-    assert focal == ["nvidia-headless-550-server-open", "nvidia-utils-550-server"]  # no signed open modules: DKMS
 
 
 def test_open_on_debian_12_is_refused_while_its_open_modules_lag_the_security_update():
