@@ -17,6 +17,10 @@ from tornado import web
 from traitlets import Dict, Int, List, Unicode, default
 
 ALLOCATOR = allocation.Allocator()  # one for the Hub: spawns choose their GPUs one at a time
+# For a server without GPUs: the CUDA images ask for all of them (NVIDIA_VISIBLE_DEVICES=all), which
+# NVIDIA's runtime grants wherever it is Docker's default runtime (many GPU cloud images, Swarm
+# nodes). "void" makes it hand over none.
+NO_GPUS_ENV = {"NVIDIA_VISIBLE_DEVICES": "void"}
 
 
 def refusal(status: int, message: str) -> web.HTTPError:
@@ -45,6 +49,7 @@ class GpuDockerSpawner(DockerSpawner):
     default_gpus = Int(1, config=True, help="GPUs for a server started without choosing")
 
     gpu_note = None  # what this start got, in words; None until chosen
+    gpu_uuids = None  # the GPUs this start got; None until chosen
 
     @property
     def units(self):
@@ -77,7 +82,7 @@ class GpuDockerSpawner(DockerSpawner):
         holder = allocation.holder_name(self.user.name, self.name)
 
         async def create(uuids):
-            self.gpu_note = allocation.described(self.units, uuids)
+            self.gpu_note, self.gpu_uuids = allocation.described(self.units, uuids), list(uuids)
             configured_host, configured_create = self.extra_host_config, self.extra_create_kwargs
             self.extra_host_config = {**configured_host, "device_requests": allocation.device_requests(uuids)}
             labels = {**configured_create.get("labels", {}), **allocation.holder_labels(holder, uuids)}
@@ -98,10 +103,12 @@ class GpuDockerSpawner(DockerSpawner):
         env = super().get_env()
         if self.gpu_note is not None:
             env[allocation.ENV_VAR] = self.gpu_note
+        if self.gpu_uuids == []:  # with GPUs, Docker's device request sets the variable
+            env.update(NO_GPUS_ENV)
         return env
 
     async def start(self):
-        self.gpu_note = None
+        self.gpu_note = self.gpu_uuids = None
         return await super().start()
 
     async def progress(self):
@@ -199,7 +206,7 @@ class GpuSwarmSpawner(SwarmSpawner):
     def get_env(self):
         env = super().get_env()
         if not getattr(self, "requested_gpus", 0):
-            env["NVIDIA_VISIBLE_DEVICES"] = "void"  # the CUDA images ask for all; a CPU-only server sees none
+            env.update(NO_GPUS_ENV)
         return env
 
     async def _refuse_if_no_room(self, status: dict, waited: float):

@@ -8,7 +8,8 @@ a wrong type or an impossible value stops the deploy with the host's and the set
 
 # --- Accounts and folders --------------------------------------------------------------------
 
-# System user (and group) that owns the Hub's files; a member of the `docker` group.
+# System user (and group) that owns the Hub's files. Not in the `docker` group (root on the host).
+# An older deploy put it there: it is taken out.
 jupyterhub_user = "jupyterhub"
 
 # Folder holding the Hub's files (Dockerfile, config, Compose file, database). Absolute path.

@@ -161,6 +161,7 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) ->
         "global_options": proxy.global_options if proxy else (),
         "names": proxy.names if proxy else (),
         "tls_line": proxy.tls_line if proxy else "",
+        "headers": proxy.headers if proxy else (),
         "tornado_settings": {"cookie_options": {"secure": True}} if proxy else {},
         "compose_project_name": data.compose_project_name,
         "hub_home": HUB_HOME,

@@ -23,6 +23,7 @@ CADDY_DATA = "/data"  # the official image's XDG_DATA_HOME: certificates, ACME a
 CERTIFICATE, KEY, ACME_CA_ROOT = "certificate.pem", "key.pem", "acme-ca-root.pem"  # in PROXY_DIR/tls
 # Where the local CA's root certificate is, under Caddy's data folder ("internal").
 INTERNAL_ROOT = "caddy/pki/authorities/local/root.crt"
+HSTS_MAX_AGE = 31536000  # a year, in seconds
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ProxyPlan:
     names: tuple[str, ...]  # what the certificate is for; the first is the site's main name
     tls_line: str  # the Caddyfile's tls directive ("" for an ACME certificate)
     global_options: tuple[str, ...]
+    headers: tuple[str, ...] = ()  # the site's header directives
     uploads: dict[str, str] = field(default_factory=dict)  # local file -> name in directory/tls
     ports: tuple[str, ...] = ()  # Compose's ports entries
 
@@ -73,8 +75,14 @@ def proxy_plan(data, hostname: str | None = None) -> ProxyPlan | None:
         tls_line = "tls internal"
     ports = (f"{host_port(data.hub_bind_address, data.http_port)}:80",
              f"{host_port(data.hub_bind_address, data.https_port)}:443")
+    # A certificate browsers trust: browsers are told to use HTTPS alone for a year (HSTS), so no
+    # one on the way can turn a user's next visit into plain HTTP and read the password. Not with
+    # the proxy's own CA: HSTS forbids clicking through the warning its certificate raises until
+    # users trust its root, and would lock them out.
+    headers = (f'header Strict-Transport-Security "max-age={HSTS_MAX_AGE}"',) if mode != "internal" else ()
     return ProxyPlan(container=f"{data.compose_project_name}-proxy", directory=directory, names=names,
-                     tls_line=tls_line, global_options=tuple(options), uploads=uploads, ports=ports)
+                     tls_line=tls_line, global_options=tuple(options), headers=headers, uploads=uploads,
+                     ports=ports)
 
 
 def https_url(data, plan: ProxyPlan) -> str:

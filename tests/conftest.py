@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,14 @@ class DeployedHub:
 
     def url(self, path: str) -> str:
         return self.host.url(testbed.HUB_PORT, path)
+
+    def wait_for_hub(self, answering: bool = True, seconds: int = 60) -> None:
+        """Until the Hub answers its health check on the host (or, `answering` False, stops)."""
+        deadline = time.monotonic() + seconds
+        url = f"http://127.0.0.1:{testbed.HUB_PORT}/hub/health"
+        while (self.host.ssh(f"curl -sf -o /dev/null --max-time 3 {url}", check=False).returncode == 0) != answering:
+            assert time.monotonic() < deadline, f"the Hub did not {'answer' if answering else 'stop answering'}"
+            time.sleep(1)
 
 
 @pytest.fixture(scope="session")

@@ -223,3 +223,18 @@ def test_pip_install_user_survives_a_stop_and_start(hub, browser):
     found = hub.host.ssh("docker exec -u jovyan jupyter-cai python3 -c 'import labtools; print(labtools.ANSWER, "
                          "labtools.__file__)'", check=False)
     assert found.stdout.startswith("42 /home/jovyan/.local/lib/"), found.stdout + found.stderr
+
+
+def test_a_no_gpu_server_gets_no_gpu_where_docker_defaults_to_nvidias_runtime(hub, browser):
+    """Last in this module: Docker restarts. Many GPU cloud images make NVIDIA's runtime Docker's
+    default; it then hands each container the GPUs its image asks for, and the CUDA images (like
+    the fixture chain here) ask for all. A server started without GPUs must get none."""
+    hub.host.ssh("python3 -c \"import json; p = '/etc/docker/daemon.json'; c = json.load(open(p));"
+                 " c['default-runtime'] = 'nvidia'; json.dump(c, open(p, 'w'))\" && systemctl restart docker")
+    hub.wait_for_hub(seconds=180)  # the Hub comes back by itself; users' servers stopped with Docker
+    page = hub.page(browser, "ann")
+    started = start_with_api(page, "ann", {"gpus": 0})
+    assert started["status"] in (201, 202), started
+    # The (stand-in) NVIDIA runtime gave its hook the server's container, which asked for no GPU.
+    assert nvidia_standins.hook_records(hub.host)[hub.container_id("ann")] == "void"
+    assert hub.gpus_of("ann") == []

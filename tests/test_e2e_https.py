@@ -118,6 +118,18 @@ def test_plain_http_redirects_to_https(hub):
     assert answer.stdout == f"308 https://{acme.DOMAIN}/hub/login"
 
 
+def hsts(hub) -> str | None:
+    """The Strict-Transport-Security header of the login page, as the proxy serves it."""
+    headers = hub.host.ssh(f"curl -sk -D - -o /dev/null https://{acme.DOMAIN}/hub/login").stdout.lower()
+    return next((line.split(":", 1)[1].strip() for line in headers.splitlines()
+                 if line.startswith("strict-transport-security:")), None)
+
+
+def test_browsers_are_told_to_come_back_over_https_alone(hub):
+    # HSTS: a network on the way cannot turn the next visit into plain HTTP and read a password.
+    assert hsts(hub) == "max-age=31536000"
+
+
 def test_the_certificate_survives_a_rebuild_without_a_new_order(hub):
     before = hub.served_certificate()
     hub.host.ssh(f"docker rm -f {PROXY}")  # the proxy is made anew...
@@ -150,6 +162,7 @@ def test_the_proxys_own_ca(hub, playwright, tmp_path_factory):
     root_path = "/home/jupyterhub/JupyterHubGPU/proxy/data/caddy/pki/authorities/local/root.crt"
     assert f"trust its root certificate, {root_path} on the server" in run.output
     hub.served_certificate()  # the proxy has made its CA and the certificate
+    assert hsts(hub) is None  # users must still be able to click through until they trust the root
     root = hub.host.ssh(f"cat {root_path}").stdout
     assert "BEGIN CERTIFICATE" in root
     browser = browser_trusting(playwright, tmp_path_factory, {"proxy-ca": root})

@@ -171,6 +171,23 @@ def test_stopping_a_server_removes_its_container_but_not_the_files(hub, browser)
     assert hub.host.ssh(f"cat {HOMES}/alice/hello.txt").stdout == "hello from alice"
 
 
+def test_an_image_missing_on_the_host_is_never_pulled_from_a_registry(hub, browser):
+    """Anyone can publish an image named like the ones built here on Docker Hub: one missing on the
+    host must fail the start, not be pulled and run."""
+    image = f"{testbed._default('image_owner')}/scipy-notebook:latest"
+    hub.host.ssh(f"docker image tag {image} {image}-kept && docker image rm {image}")
+    try:
+        page = log_in(browser, hub, "alice", hub.alice_password)
+        started = api(page, "POST", "/hub/api/users/alice/server", {"image": "Python (SciPy)"})
+        assert started["status"] >= 400, started
+        logs = hub.host.ssh(f"docker logs {HUB} 2>&1").stdout
+        assert f"No such image: {image}" in logs, logs[-3000:]
+        assert not re.search(rf"pulling (image )?{re.escape(image)}", logs), logs[-3000:]
+        assert not hub.host.ssh("docker ps -aq --filter name=^jupyter-alice$").stdout.strip()
+    finally:
+        hub.host.ssh(f"docker image tag {image}-kept {image} && docker image rm {image}-kept")
+
+
 def test_a_rerun_changes_nothing_and_leaves_the_hub_running(hub):
     before = hub.hub_container_id()
     run = hub.deploy()
@@ -382,30 +399,22 @@ def test_removing_a_declared_name_revokes_admin_rights_and_blocks_the_login(hub,
     assert hub.deploy().changed_operations() == []
 
 
-def wait_for_hub(hub, answering: bool, seconds: int = 60) -> None:
-    deadline = time.monotonic() + seconds
-    url = f"http://127.0.0.1:{testbed.HUB_PORT}/hub/health"
-    while (hub.host.ssh(f"curl -sf -o /dev/null --max-time 3 {url}", check=False).returncode == 0) != answering:
-        assert time.monotonic() < deadline, f"the Hub did not {'answer' if answering else 'stop answering'}"
-        time.sleep(1)
-
-
 def test_a_crash_looping_hub_is_recreated(hub):
     """Docker reports a container that restarts again and again as running between crashes."""
     before = hub.hub_container_id()
     hub.host.ssh(f"docker exec {HUB} chmod -x /opt/jupyterhub/bin/jupyterhub; docker restart {HUB}", check=False)
-    wait_for_hub(hub, answering=False)
+    hub.wait_for_hub(answering=False)
     run = hub.deploy()
     assert run.returncode == 0, run.output[-6000:]
     assert "Run the Hub on port 8000" in run.changed_operations()
     assert hub.hub_container_id() != before
-    wait_for_hub(hub, answering=True)
+    hub.wait_for_hub(answering=True)
 
 
 def test_a_hand_edited_config_is_restored_and_the_hub_rereads_it(hub):
     config = "/home/jupyterhub/JupyterHubGPU/jupyterhub_config.py"
     hub.host.ssh(f"echo 'c.JupyterHub.log_level = \"DEBUG\"' >> {config} && docker restart {HUB}")
-    wait_for_hub(hub, answering=True)
+    hub.wait_for_hub(answering=True)
     before = hub.hub_container_id()
     run = hub.deploy()
     assert run.returncode == 0, run.output[-6000:]
@@ -465,7 +474,7 @@ def test_users_containers_cannot_reach_a_blocked_address(hub):
     # As after a reboot: Docker starts anew (its containers may get other addresses), and the
     # unit puts the rules back for the Hub network's bridge.
     hub.host.ssh("systemctl restart docker")
-    wait_for_hub(hub, answering=True, seconds=120)
+    hub.wait_for_hub(answering=True, seconds=120)
     bridge = "br-" + hub.host.ssh(f"docker network ls -q --no-trunc --filter name=^{network}$").stdout.strip()[:12]
     assert f"-A JUPYTERHUB-EGRESS -d {address}/32 -j REJECT" in hub.host.ssh("iptables -S JUPYTERHUB-EGRESS").stdout
     assert f"-A DOCKER-USER -i {bridge} -j JUPYTERHUB-EGRESS" in hub.host.ssh("iptables -S DOCKER-USER").stdout
@@ -487,7 +496,7 @@ def test_the_hub_comes_back_by_itself_with_every_account_and_file(hub, browser, 
     else:  # the test-bed host's container restarts: systemd shuts down and boots again
         testbed.docker("restart", hub.host.name)
         hub.host.wait_ready()
-    wait_for_hub(hub, answering=True, seconds=180)
+    hub.wait_for_hub(answering=True, seconds=180)
     for user in ("admin", "bob", "erin"):  # every declared account
         log_in(browser, hub, user, generated[user])
     assert hub.host.ssh(files).stdout == before

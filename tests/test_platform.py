@@ -109,7 +109,7 @@ def test_docker_ce_mirror_is_a_setting():
 
 def test_hub_user_and_folders_on_a_fresh_host():
     commands = run_deploy(fresh_host("ubuntu", "20.04"))
-    assert "useradd -d /home/jupyterhub -s /usr/sbin/nologin -g jupyterhub -G docker -r -m jupyterhub" in commands
+    assert "useradd -d /home/jupyterhub -s /usr/sbin/nologin -g jupyterhub -r -m jupyterhub" in commands  # no docker group
     for path, mode, owner in [("/home/jupyterhub/JupyterHubGPU", "750", "jupyterhub:jupyterhub"),
                               ("/home/jh_users", "700", "root:root"),
                               ("/mnt/shared", "755", "jupyterhub:jupyterhub")]:
@@ -174,3 +174,12 @@ def test_a_dpkg_run_left_unfinished_is_finished_before_anything_is_installed():
     commands = run_deploy(facts)
     configure = commands.index("DEBIAN_FRONTEND=noninteractive dpkg --configure -a --force-confdef --force-confold")
     assert configure < next(i for i, c in enumerate(commands) if "apt-get" in c and "install" in c)
+
+
+def test_the_hub_user_is_taken_out_of_the_docker_group_an_older_deploy_put_it_in():
+    facts = fresh_host("ubuntu", "22.04")
+    assert not any("gpasswd" in command for command in run_deploy(facts))
+    facts["server.Users"] = {**facts["server.Users"], "jupyterhub": {
+        "home": "/home/jupyterhub", "group": "jupyterhub", "groups": ["docker"], "uid": 999, "gid": 999,
+        "shell": "/usr/sbin/nologin"}}
+    assert "gpasswd -d jupyterhub docker" in run_deploy(facts)

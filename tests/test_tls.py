@@ -59,7 +59,9 @@ def test_lets_encrypt_for_a_real_domain():
     caddyfile = files["proxy/Caddyfile"]
     assert "\temail admin@example.org\n" in caddyfile
     assert "\tacme_ca https://acme-v02.api.letsencrypt.org/directory\n" in caddyfile
-    assert "hub.example.org {\n\treverse_proxy hub:8000\n}" in caddyfile  # no tls line: Caddy's ACME
+    # No tls line (Caddy's ACME); browsers are told to come back over HTTPS alone for a year.
+    assert 'hub.example.org {\n\theader Strict-Transport-Security "max-age=31536000"\n\treverse_proxy hub:8000\n}' \
+        in caddyfile
     assert '- "0.0.0.0:80:80"' in files["docker-compose.yml"] and '- "0.0.0.0:443:443"' in files["docker-compose.yml"]
 
 
@@ -74,6 +76,7 @@ def test_own_certificate_files(tmp_path):
     cert, key = make_certificate(tmp_path)
     files = rendered(hub_tls="files", hub_domain="hub.example.org", tls_certificate_file=cert, tls_key_file=key)
     assert "\ttls /etc/caddy/tls/certificate.pem /etc/caddy/tls/key.pem\n" in files["proxy/Caddyfile"]
+    assert '\theader Strict-Transport-Security "max-age=31536000"\n' in files["proxy/Caddyfile"]
 
 
 def test_off_means_plain_http_and_no_proxy():

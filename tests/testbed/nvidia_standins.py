@@ -5,8 +5,8 @@ repository laid out like NVIDIA's (`<url>/$(ARCH)` with a signed InRelease, and 
 own URL) holding packages under NVIDIA's names:
 - nvidia-container-toolkit, -base, libnvidia-container-tools and libnvidia-container1, at the
   version nvidia_container_toolkit_version defaults to and at an older one (to move between):
-  `nvidia-container-runtime` hands every call to runc, so `docker run --runtime nvidia` works and
-  proves the daemon.json wiring;
+  `nvidia-container-runtime` hands every call to runc (adding the stand-in hook, where there is
+  one, as NVIDIA's does), so `docker run --runtime nvidia` works and proves the daemon.json wiring;
 - libcuda1 (Debian's driver library name): stands for a driver the admin installed.
 And, outside the repository, two GPUs: an `nvidia-smi` that lists them and an
 `nvidia-container-runtime-hook` that records what Docker's device requests gave each container
@@ -38,9 +38,23 @@ DRIVER_VERSION = "535.999.01-1"  # above any real 535 release, so apt never pref
 SERVE_DIR = "/srv/nvidia-standins"
 PORT = 8089
 
-RUNTIME = """#!/bin/sh
-# Stand-in for NVIDIA's runtime: no GPU here, so it hands every call to runc unchanged.
-exec runc "$@"
+RUNTIME = """#!/usr/bin/python3
+# Stand-in for NVIDIA's runtime (tests only): no GPU here. Like NVIDIA's runtime in its legacy
+# mode, it adds NVIDIA's hook as a prestart hook to each container it creates (where the stand-in
+# hook is installed: tests/test_e2e_gpus.py), so the hook sees every container's
+# NVIDIA_VISIBLE_DEVICES; then it hands the call to runc.
+import json, os, sys
+
+HOOK = "/usr/local/bin/nvidia-container-runtime-hook"
+args = sys.argv[1:]
+bundle = next((args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--bundle"), None)
+if "create" in args and bundle and os.path.exists(HOOK):
+    with open(os.path.join(bundle, "config.json")) as file:
+        spec = json.load(file)
+    spec.setdefault("hooks", {}).setdefault("prestart", []).append({"path": HOOK, "args": [HOOK, "prestart"]})
+    with open(os.path.join(bundle, "config.json"), "w") as file:
+        json.dump(spec, file)
+os.execvp("runc", ["runc", *args])
 """
 
 
