@@ -218,6 +218,11 @@ user_mem_limit = "8G"
 # CPU limit of each user's container, in cores (2, 0.5); None for no limit.
 user_cpu_limit = 4
 
+# Most processes (and threads) at once in each user's container, so that a fork bomb stops there
+# instead of taking the host down; None for no limit. A DataLoader's workers or a parallel build
+# use a few hundred at most.
+user_pids_limit = 4096
+
 # Addresses (or networks, like "10.0.0.0/8") that users' containers may not reach. By default
 # the cloud metadata service, which AWS, GCP, Azure and Oracle serve on 169.254.169.254: from it
 # any user could read the instance's credentials (Zero to JupyterHub blocks it too). IPv4 only.

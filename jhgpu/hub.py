@@ -98,8 +98,14 @@ def user_volumes(data) -> dict:
 
 def user_host_config(data) -> dict:
     """Docker's host config for each user's container (the spawner adds its GPUs): /dev/shm, as
-    Docker's 64 MB is too small for PyTorch's DataLoader workers."""
-    return {"shm_size": data.user_shm_size}
+    Docker's 64 MB is too small for PyTorch's DataLoader workers; no Linux capabilities (the
+    notebook runs as jovyan and needs none: sudo inside is not offered), no privileges gained
+    through setuid programs, and a cap on processes, so one user's fork bomb cannot take the
+    host down for everyone."""
+    config = {"shm_size": data.user_shm_size, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges:true"]}
+    if data.user_pids_limit:
+        config["pids_limit"] = data.user_pids_limit
+    return config
 
 
 def gpu_settings(data, gpus: list[dict] | None) -> dict:

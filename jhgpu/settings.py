@@ -82,6 +82,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "user_mem_limit": optional(memory_size),
     "user_shm_size": memory_size,
     "user_cpu_limit": optional(number_in(0.1, None, int, float)),
+    "user_pids_limit": optional(number_in(64, None, int)),
     "idle_cull_timeout": optional(number_in(60)),
     "user_blocked_addresses": list_of(ipv4_network),
     "nvidia_driver_branch": optional(driver_branch),

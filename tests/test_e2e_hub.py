@@ -26,6 +26,7 @@ pytestmark = pytest.mark.e2e
 HOMES = "/home/jh_users"
 PASSWORDS_FILE = "/root/jupyterhub-initial-passwords.txt"
 HUB = "jupyterhub-hub"
+PIDS_LIMIT = 256  # user_pids_limit on this host: low, so its fork bomb is quick
 
 
 class Hub(DeployedHub):
@@ -33,6 +34,7 @@ class Hub(DeployedHub):
         self.alice_password = secrets.token_urlsafe(16)  # given; bob's and admin's are generated
         super().__init__(host, tmp, {**testbed.testbed_settings(tmp), "gpu_enabled": False,
                                      "hub_users": ["alice", "bob"], "hub_passwords": {"alice": self.alice_password},
+                                     "user_pids_limit": PIDS_LIMIT,
                                      **host.add_sudo_user()})  # deployed through sudo, which logs every command
 
     def generated_passwords(self) -> dict[str, str]:
@@ -143,6 +145,10 @@ def test_a_users_container_is_isolated_from_the_host_the_hub_and_other_users(hub
 
     settings = json.loads(hub.inspect("jupyter-alice", "{{json .HostConfig}}"))
     assert settings["Privileged"] is False and not settings["CapAdd"]
+    # No capabilities, no privileges gained through setuid programs, a cap on processes.
+    assert settings["CapDrop"] == ["ALL"] and "no-new-privileges:true" in settings["SecurityOpt"]
+    assert settings["PidsLimit"] == PIDS_LIMIT
+    assert in_alice("grep CapEff /proc/self/status").stdout.split() == ["CapEff:", "0000000000000000"]
     assert in_alice("test -e /var/run/docker.sock").returncode != 0  # no Docker socket: no way to the host
     # Its mounts are its own ~/work, its home volume and SHARED (read-only): no other user's
     # folder, no Hub database.
@@ -154,6 +160,28 @@ def test_a_users_container_is_isolated_from_the_host_the_hub_and_other_users(hub
     # On the host, no account but root reads users' folders (uid 1000 is checked above).
     for account in ("nobody", "deployer"):
         assert hub.host.ssh(f"runuser -u {account} -- ls {HOMES}", check=False).returncode != 0, account
+
+
+def test_a_fork_bomb_stops_at_its_container_and_worker_processes_still_run(hub):
+    def in_alice(program: str):
+        return hub.host.ssh(f"docker exec -u jovyan jupyter-alice python3 -c {shlex.quote(program)}", check=False)
+
+    # A bounded fork bomb: it asks for more processes than the limit allows, then they all end.
+    bomb = in_alice(
+        "import os, time\nkids = []\ntry:\n    for _ in range(3 * %d):\n        pid = os.fork()\n"
+        "        if pid == 0:\n            time.sleep(20); os._exit(0)\n        kids.append(pid)\n"
+        "except OSError as error:\n    print('refused after', len(kids), error.strerror)\n"
+        "for pid in kids:\n    os.kill(pid, 9); os.waitpid(pid, 0)\n" % PIDS_LIMIT)
+    assert "refused after" in bomb.stdout and "Resource temporarily unavailable" in bomb.stdout, bomb.stdout + bomb.stderr
+    refused_after = int(bomb.stdout.split()[2])
+    assert PIDS_LIMIT // 2 < refused_after < PIDS_LIMIT, bomb.stdout  # the server's own threads count too
+    assert hub.host.ssh("true").returncode == 0  # the host still answers
+    # What a DataLoader does with its workers: processes passing data through shared memory.
+    workers = in_alice("import multiprocessing as mp\nfrom multiprocessing import shared_memory\n"
+                       "def work(i):\n    block = shared_memory.SharedMemory(create=True, size=1 << 20)\n"
+                       "    block.buf[0] = i; value = block.buf[0]; block.close(); block.unlink(); return value\n"
+                       "with mp.Pool(4) as pool:\n    print(sum(pool.map(work, range(8))))\n")
+    assert workers.stdout.strip() == "28", workers.stdout + workers.stderr
 
 
 def test_stopping_a_server_removes_its_container_but_not_the_files(hub, browser):

@@ -196,6 +196,7 @@ def test_image_owner_and_root_image_are_checked():
     ({"user_mem_limit": 8}, "setting 'user_mem_limit' must be str, got int 8"),
     ({"user_mem_limit": "8GB"}, "setting 'user_mem_limit' must be a size like '8G' or '512M'"),
     ({"user_cpu_limit": 0}, "setting 'user_cpu_limit' must be at least 0.1, got 0"),
+    ({"user_pids_limit": 10}, "setting 'user_pids_limit' must be at least 64, got 10"),
     ({"idle_cull_timeout": 10}, "setting 'idle_cull_timeout' must be at least 60, got 10"),
     ({"hub_base_image": "Not An Image"}, "setting 'hub_base_image' must be a Docker image reference"),
 ])
@@ -209,7 +210,7 @@ def test_a_hub_must_offer_users_at_least_one_image():
 
 
 def test_limits_and_culling_can_be_switched_off():
-    check(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None, user_gpus=0)
+    check(user_mem_limit=None, user_cpu_limit=None, user_pids_limit=None, idle_cull_timeout=None, user_gpus=0)
 
 
 def test_a_cuda_major_version_without_a_known_floor_is_refused():
