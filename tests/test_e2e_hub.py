@@ -328,7 +328,14 @@ def test_an_admin_adds_a_user_who_signs_up_and_changes_their_password(hub, brows
 
     password = secrets.token_urlsafe(12)
     sign_up(browser, hub, "carol", password)
-    carol = log_in(browser, hub, "carol", password)  # no approval step needed
+    # A sign-up never lets itself in, even under a name the admin added: anyone could have made
+    # it. The admin approves it, seeing it pending.
+    with pytest.raises(AssertionError, match="carol could not log in"):
+        log_in(browser, hub, "carol", password)
+    admin.goto(hub.url("/hub/authorize"))
+    assert "carol" in admin.inner_text("body")
+    admin.goto(hub.url("/hub/authorize/carol"))
+    carol = log_in(browser, hub, "carol", password)
 
     new_password = secrets.token_urlsafe(12)  # users change their own password
     carol.goto(hub.url("/hub/change-password"))

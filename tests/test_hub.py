@@ -34,13 +34,19 @@ class Section(dict):
 
 
 class RecordingNativeAuthenticator:
-    """Stands in for NativeAuthenticator's sign-up: records what reaches it."""
+    """Stands in for NativeAuthenticator's sign-up: a new account, authorized at once where the
+    name is an allowed user, as NativeAuthenticator's create_user does (get_authed_users)."""
+
+    allowed_users = {"carol"}  # as an admin's "Add Users" in the admin panel makes it
+
+    def __init__(self):
+        self.db = SimpleNamespace(commit=lambda: None)
 
     def normalize_username(self, username):
         return username.lower()
 
     def create_user(self, username, password, **kwargs):
-        return f"signed up {username}"
+        return SimpleNamespace(username=username, is_authorized=username in self.allowed_users)
 
 
 def settings(**overrides) -> SimpleNamespace:
@@ -281,7 +287,10 @@ def test_nobody_can_sign_up_under_a_declared_name():
     authenticator = hub_config(hub_users=["alice"]).JupyterHub.authenticator_class()
     assert authenticator.create_user("admin", "a-password") is None
     assert authenticator.create_user("Alice", "a-password") is None
-    assert authenticator.create_user("carol", "a-password") == "signed up carol"
+    carol = authenticator.create_user("carol", "a-password")
+    assert carol.username == "carol"
+    # A name an admin added is no key: the sign-up waits for an admin's approval all the same.
+    assert carol.is_authorized is False
 
 
 @pytest.mark.parametrize("name, accepted", [("alice", True), ("alice.smith-2", True), ("x\ncarol", False),
