@@ -226,6 +226,7 @@ user_pids_limit = 4096
 # Addresses (or networks, like "10.0.0.0/8") that users' containers may not reach. By default
 # the cloud metadata service, which AWS, GCP, Azure and Oracle serve on 169.254.169.254: from it
 # any user could read the instance's credentials (Zero to JupyterHub blocks it too). IPv4 only.
+# (Users' servers cannot reach each other either, whatever this lists: only the Hub reaches them.)
 user_blocked_addresses = ["169.254.169.254"]
 
 # Stop servers idle for this many seconds (their files stay); None never stops them.

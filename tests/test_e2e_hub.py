@@ -156,6 +156,17 @@ def test_a_users_container_is_isolated_from_the_host_the_hub_and_other_users(hub
     assert set(mounts) == {"/home/jovyan", "/home/jovyan/work", "/home/jovyan/SHARED"}
     assert mounts["/home/jovyan/work"]["Source"] == f"{HOMES}/alice" and mounts["/home/jovyan/SHARED"]["RW"] is False
     assert in_alice("touch ~/SHARED/mine").returncode != 0
+    # No other user's server answers alice, whatever bob runs in it: a web server of his own,
+    # or his Jupyter port (users reach each other's servers through the Hub's proxy only).
+    hub.host.ssh("docker exec -d -u jovyan jupyter-bob python3 -m http.server 9999")
+    bob = hub.inspect("jupyter-bob", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+    connect = "python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)'"
+    deadline = time.monotonic() + 30
+    while hub.host.ssh(f"docker exec jupyter-bob {connect} 127.0.0.1 9999", check=False).returncode != 0:
+        assert time.monotonic() < deadline, "bob's own web server never answered him"
+        time.sleep(1)
+    for port in (9999, 8888):
+        assert in_alice(f"{connect} {bob} {port}").returncode != 0, f"alice reached bob's port {port}"
     assert in_alice("ls / /home; find / -name 'jupyterhub.sqlite' 2>/dev/null").stdout.count("jupyterhub.sqlite") == 0
     # On the host, no account but root reads users' folders (uid 1000 is checked above).
     for account in ("nobody", "deployer"):
@@ -476,49 +487,56 @@ def test_settings_that_would_orphan_data_or_start_a_second_hub_are_refused(hub, 
     assert hub.host.ssh("ls /srv", check=False).stdout.strip() == ""
 
 
+OUTSIDE = "198.51.100.2"  # a documentation address, in a network namespace of the test-bed host's own
+
+
 def test_users_containers_cannot_reach_a_blocked_address(hub):
-    """user_blocked_addresses, tried on the address of a container this test starts on the Hub's
-    network (the default, the cloud metadata service, is never contacted by a test)."""
+    """user_blocked_addresses, tried on a web server outside the Hub's network: in a network
+    namespace this test makes on the host, routed like any address beyond it (the default, the
+    cloud metadata service, is never contacted by a test)."""
     network, image = "jupyterhub-network", "jupytergpu/hub:latest"
-    hub.host.ssh(f"docker run -d --restart always --name egress-target --network {network} --entrypoint python3"
-                 f" {image} -m http.server 8080")
+    hub.host.ssh(
+        "ip netns add outside && ip link add veth-outside type veth peer name veth-inside"
+        " && ip link set veth-inside netns outside && ip addr add 198.51.100.1/30 dev veth-outside"
+        " && ip link set veth-outside up && ip netns exec outside ip addr add 198.51.100.2/30 dev veth-inside"
+        " && ip netns exec outside ip link set veth-inside up && ip netns exec outside ip link set lo up"
+        " && ip netns exec outside ip route add default via 198.51.100.1"
+        " && (setsid ip netns exec outside python3 -m http.server 8080 >/dev/null 2>&1 < /dev/null &)")
 
-    def target() -> str:
-        return hub.host.ssh("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'"
-                            " egress-target").stdout.strip()
-
-    def reachable(address: str) -> bool:
-        fetch = "import urllib.request; urllib.request.urlopen('http://%s:8080', timeout=5)" % address
+    def reachable() -> bool:
+        fetch = f"import urllib.request; urllib.request.urlopen('http://{OUTSIDE}:8080', timeout=5)"
         return hub.host.ssh(f"docker run --rm --network {network} --entrypoint python3 {image} -c \"{fetch}\"",
                             check=False).returncode == 0
 
-    def wait_reachable(address: str) -> None:
+    def wait_reachable() -> None:
         deadline = time.monotonic() + 60
-        while not reachable(address):
-            assert time.monotonic() < deadline, f"the test's own server at {address} never answered"
+        while not reachable():
+            assert time.monotonic() < deadline, f"the test's own server at {OUTSIDE} never answered"
             time.sleep(1)
 
-    address = target()
-    wait_reachable(address)
-    hub.settings["user_blocked_addresses"] = ["169.254.169.254", address]
-    run = hub.deploy()
-    assert run.returncode == 0, run.output[-6000:]
-    assert "Keep users' containers from user_blocked_addresses" in run.changed_operations()
-    assert not reachable(address)
+    try:
+        wait_reachable()
+        hub.settings["user_blocked_addresses"] = ["169.254.169.254", OUTSIDE]
+        run = hub.deploy()
+        assert run.returncode == 0, run.output[-6000:]
+        assert "Keep users' containers from user_blocked_addresses" in run.changed_operations()
+        assert not reachable()
 
-    # As after a reboot: Docker starts anew (its containers may get other addresses), and the
-    # unit puts the rules back for the Hub network's bridge.
-    hub.host.ssh("systemctl restart docker")
-    hub.wait_for_hub(answering=True, seconds=120)
-    bridge = "br-" + hub.host.ssh(f"docker network ls -q --no-trunc --filter name=^{network}$").stdout.strip()[:12]
-    assert f"-A JUPYTERHUB-EGRESS -d {address}/32 -j REJECT" in hub.host.ssh("iptables -S JUPYTERHUB-EGRESS").stdout
-    assert f"-A DOCKER-USER -i {bridge} -j JUPYTERHUB-EGRESS" in hub.host.ssh("iptables -S DOCKER-USER").stdout
-    assert hub.deploy().changed_operations() == []
+        # As after a reboot: Docker starts anew (the Hub may get another address), and the unit
+        # puts the rules back for the Hub network's bridge.
+        hub.host.ssh("systemctl restart docker")
+        hub.wait_for_hub(answering=True, seconds=120)
+        bridge = "br-" + hub.host.ssh(f"docker network ls -q --no-trunc --filter name=^{network}$").stdout.strip()[:12]
+        assert f"-A JUPYTERHUB-EGRESS -d {OUTSIDE}/32 -j REJECT" in hub.host.ssh("iptables -S JUPYTERHUB-EGRESS").stdout
+        assert f"-A DOCKER-USER -i {bridge} -j JUPYTERHUB-EGRESS" in hub.host.ssh("iptables -S DOCKER-USER").stdout
+        assert not reachable()
+        assert hub.deploy().changed_operations() == []
 
-    hub.settings["user_blocked_addresses"] = ["169.254.169.254"]
-    assert hub.deploy().returncode == 0
-    wait_reachable(target())
-    hub.host.ssh("docker rm -f egress-target")
+        hub.settings["user_blocked_addresses"] = ["169.254.169.254"]
+        assert hub.deploy().returncode == 0
+        wait_reachable()
+    finally:
+        hub.host.ssh("ip netns pids outside | xargs -r kill; ip netns del outside; ip link del veth-outside", check=False)
 
 
 @pytest.mark.parametrize("restart", ["the Docker daemon", "the whole host"])

@@ -9,24 +9,27 @@ from pyinfra.api import FactBase
 
 
 class EgressRules(FactBase):
-    """The firewall rules that keep the Hub network's containers from blocked addresses:
-    {"bridge": the network's bridge ("br-..."; None without the network), "chain": the lines of
-    `iptables -S <chain>`, "jumps": DOCKER-USER's jumps to it}."""
+    """The firewall rules around the Hub network's containers: {"bridge": the network's bridge
+    ("br-..."; None without the network), "hub": the address of the container `hub` there (None
+    without), "chain": the lines of `iptables -S <chain>`, "jumps": DOCKER-USER's jumps to it}."""
 
     requires_command = "iptables"
 
-    def command(self, network: str, chain: str) -> str:
+    def command(self, network: str, chain: str, hub: str) -> str:
+        members = "{{range .Containers}}{{println .Name .IPv4Address}}{{end}}"
         return (f"id=$(docker network ls -q --no-trunc --filter name=^{shlex.quote(network)}$ 2>/dev/null);"
                 f" echo \"bridge ${{id:+br-$(printf %s \"$id\" | cut -c1-12)}}\";"
+                f" [ -n \"$id\" ] && docker network inspect {shlex.quote(network)} --format {shlex.quote(members)}"
+                f" | awk -v hub={shlex.quote(hub)} '$1 == hub {{sub(\"/.*\", \"\", $2); print \"hub \" $2}}';"
                 f" iptables -S {chain} 2>/dev/null | sed 's/^/chain /';"
                 f" iptables -S DOCKER-USER 2>/dev/null | grep -- '-j {chain}$' | sed 's/^/jump /'; true")
 
     def process(self, output):
-        found = {"bridge": None, "chain": [], "jumps": []}
+        found = {"bridge": None, "hub": None, "chain": [], "jumps": []}
         for line in (line.strip() for line in output):
             kind, _, rest = line.partition(" ")
-            if kind == "bridge":
-                found["bridge"] = rest or None
+            if kind in ("bridge", "hub"):
+                found[kind] = rest or None
             elif kind == "chain":
                 found["chain"].append(rest)
             elif kind == "jump":
