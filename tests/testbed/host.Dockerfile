@@ -1,4 +1,5 @@
-# A disposable Debian "server" for the test bed (12 or 13): systemd as PID 1, sshd, sudo.
+# A disposable Debian "server" for the test bed (12 or 13): systemd as PID 1, sshd, sudo, and
+# iproute2, as every Debian install has it (priority important; debootstrap's minbase lacks it).
 # FROM is the debootstrap base built by testbed.py (no registry is reachable here).
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
@@ -16,7 +17,7 @@ RUN . /etc/os-release \
       > /etc/apt/sources.list
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      systemd systemd-sysv dbus openssh-server sudo ca-certificates python3 \
+      systemd systemd-sysv dbus openssh-server sudo ca-certificates python3 iproute2 \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && install -d -m 0700 /root/.ssh \
  && rm -f /etc/ssh/ssh_host_* \
