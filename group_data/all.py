@@ -194,6 +194,13 @@ hub_passwords = {}
 # File on the host (root's, mode 0600) where generated initial passwords are written.
 hub_passwords_file = "/root/jupyterhub-initial-passwords.txt"
 
+# Wrong passwords in a row after which an account's logins are refused, even with the right
+# password, for hub_login_lockout_seconds: guessing passwords over the network stalls. None: no
+# lockout. (The Hub counts in memory: a Hub restart clears the count.)
+hub_login_attempts = 5
+# How long such an account stays locked, in seconds.
+hub_login_lockout_seconds = 600
+
 # --- Users' servers ------------------------------------------------------------------------------
 
 # How the Hub hands out GPUs when gpu_enabled. "exclusive": each server gets GPUs no other running

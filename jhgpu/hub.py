@@ -178,6 +178,8 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) ->
         "declared_accounts": declared_accounts(data),
         "username_pattern": f"^{USERNAME_PATTERN}\\Z",
         "min_password_length": MIN_PASSWORD_LENGTH,
+        "login_attempts": data.hub_login_attempts or 0,  # NativeAuthenticator's 0: no lockout
+        "login_lockout_seconds": data.hub_login_lockout_seconds,
         "images": images,
         "default_image": next(iter(images.values()), None),
         "users_home_root": data.users_home_root,

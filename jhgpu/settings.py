@@ -76,6 +76,8 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "hub_users": list_of(ACCOUNT_NAME),
     "hub_passwords": passwords,
     "hub_passwords_file": absolute_path,
+    "hub_login_attempts": optional(number_in(1, None, int)),
+    "hub_login_lockout_seconds": number_in(1, None, int),
     "gpu_allocation": one_of("exclusive", "shared"),
     "max_gpus_per_user": number_in(1),
     "user_gpus": number_in(0),

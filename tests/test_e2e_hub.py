@@ -554,3 +554,17 @@ def test_the_hub_comes_back_by_itself_with_every_account_and_file(hub, browser, 
         log_in(browser, hub, user, generated[user])
     assert hub.host.ssh(files).stdout == before
     assert hub.deploy().changed_operations() == []
+
+
+def test_wrong_passwords_in_a_row_lock_the_account_for_a_while(hub, browser):
+    """Last in this module: bob stays locked for hub_login_lockout_seconds."""
+    generated = hub.generated_passwords()
+    password = generated["bob"]
+    log_in(browser, hub, "bob", password)
+    for attempt in range(5):  # hub_login_attempts' default
+        with pytest.raises(AssertionError, match="bob could not log in"):
+            log_in(browser, hub, "bob", f"a guess {attempt}")
+    # Now even the right password is refused: guessing over the network stalls.
+    with pytest.raises(AssertionError, match="bob could not log in"):
+        log_in(browser, hub, "bob", password)
+    log_in(browser, hub, "erin", generated["erin"])  # others are not locked out

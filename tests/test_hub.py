@@ -293,6 +293,12 @@ def test_nobody_can_sign_up_under_a_declared_name():
     assert carol.is_authorized is False
 
 
+def test_wrong_passwords_in_a_row_lock_an_account_for_a_while():
+    authenticator = hub_config().NativeAuthenticator
+    assert (authenticator.allowed_failed_logins, authenticator.seconds_before_next_try) == (5, 600)
+    assert hub_config(hub_login_attempts=None).NativeAuthenticator.allowed_failed_logins == 0  # never
+
+
 @pytest.mark.parametrize("name, accepted", [("alice", True), ("alice.smith-2", True), ("x\ncarol", False),
                                             ("bob\n", False), ("Bob", False), ("a b", False), ("", False)])
 def test_usernames_are_held_to_a_safe_pattern(name, accepted):

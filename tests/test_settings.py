@@ -197,6 +197,7 @@ def test_image_owner_and_root_image_are_checked():
     ({"user_mem_limit": "8GB"}, "setting 'user_mem_limit' must be a size like '8G' or '512M'"),
     ({"user_cpu_limit": 0}, "setting 'user_cpu_limit' must be at least 0.1, got 0"),
     ({"user_pids_limit": 10}, "setting 'user_pids_limit' must be at least 64, got 10"),
+    ({"hub_login_attempts": 0}, "setting 'hub_login_attempts' must be at least 1, got 0"),
     ({"idle_cull_timeout": 10}, "setting 'idle_cull_timeout' must be at least 60, got 10"),
     ({"hub_base_image": "Not An Image"}, "setting 'hub_base_image' must be a Docker image reference"),
 ])
