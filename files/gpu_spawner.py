@@ -48,8 +48,12 @@ class GpuDockerSpawner(DockerSpawner):
     max_gpus_per_user = Int(1, config=True, help="The most GPUs one server may ask for")
     default_gpus = Int(1, config=True, help="GPUs for a server started without choosing")
 
-    gpu_note = None  # what this start got, in words; None until chosen
     gpu_uuids = None  # the GPUs this start got; None until chosen
+
+    @property
+    def gpu_note(self):
+        """What this start got, in words; None until chosen."""
+        return None if self.gpu_uuids is None else allocation.described(self.units, self.gpu_uuids)
 
     @property
     def units(self):
@@ -82,7 +86,7 @@ class GpuDockerSpawner(DockerSpawner):
         holder = allocation.holder_name(self.user.name, self.name)
 
         async def create(uuids):
-            self.gpu_note, self.gpu_uuids = allocation.described(self.units, uuids), list(uuids)
+            self.gpu_uuids = list(uuids)
             configured_host, configured_create = self.extra_host_config, self.extra_create_kwargs
             self.extra_host_config = {**configured_host, "device_requests": allocation.device_requests(uuids)}
             labels = {**configured_create.get("labels", {}), **allocation.holder_labels(holder, uuids)}
@@ -108,7 +112,7 @@ class GpuDockerSpawner(DockerSpawner):
         return env
 
     async def start(self):
-        self.gpu_note = self.gpu_uuids = None
+        self.gpu_uuids = None
         return await super().start()
 
     async def progress(self):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from jhgpu.facts.iptables import container_address_command
 from jhgpu.hub import HubNames, render
 
 CHAIN = "JUPYTERHUB-EGRESS"
@@ -38,7 +39,8 @@ class EgressFiles:
 def egress_files(data) -> EgressFiles:
     names = HubNames.of(data)
     context = {"network": names.network, "hub_container": names.container, "chain": CHAIN, "unit": UNIT,
-               "script": SCRIPT, "addresses": networks(data.user_blocked_addresses)}
+               "script": SCRIPT, "addresses": networks(data.user_blocked_addresses),
+               "hub_address": container_address_command(names.network, names.container)}
     return EgressFiles(script=render("jupyterhub-egress.sh.j2", context),
                        unit=render("jupyterhub-egress.service.j2", context))
 

@@ -18,8 +18,8 @@ from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FILE, HUB_HOME, HUB_MODULES, HubNames, declared_accounts,
                        hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
-from jhgpu.operations.hub import hub_running
 from jhgpu.operations.docker import docker_image_present, superseded_images_removed
+from jhgpu.operations.hub import hub_running
 from jhgpu.operations.images import docker_image
 from jhgpu.platform import docker_plan_of
 from jhgpu.swarm import MANAGER, node_units, registry_address

@@ -11,16 +11,15 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from jhgpu.facts.nvidia import NvidiaKernelModule
-from jhgpu.nvidia import DEBIAN_DRIVER_SOURCE, driver_plan_of, reboot_reason
-from jhgpu.operations.apt import apt_install, signed_apt_source
+from jhgpu.nvidia import driver_plan_of, reboot_reason
+from jhgpu.operations.apt import apt_install
+from jhgpu.operations.nvidia import debian_driver_source
 from jhgpu.operations.server import stop_for_reboot
 
 plan, facts = driver_plan_of(host) if host.data.gpu_enabled else (None, None)
 
 if plan:
-    if plan.sources is not None:
-        signed_apt_source(name="Add what Debian's NVIDIA driver needs to the apt sources (non-free, -security)",
-                          source=DEBIAN_DRIVER_SOURCE, lines=plan.sources)
+    debian_driver_source(plan)
     apt_install(name=f"Install the NVIDIA {plan.branch} driver ({plan.modules} kernel modules)",
                 packages=list(plan.packages), removed=list(plan.removed))
 

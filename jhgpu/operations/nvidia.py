@@ -1,5 +1,4 @@
-"""Checks of the NVIDIA stack as containers see it.
-"""
+"""The NVIDIA driver's apt source on Debian, and checks of the NVIDIA stack as containers see it."""
 
 from __future__ import annotations
 
@@ -9,8 +8,18 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from jhgpu.facts.nvidia import GpuContainerView
+from jhgpu.nvidia import DEBIAN_DRIVER_SOURCE, DriverPlan
+from jhgpu.operations.apt import signed_apt_source
 
 q = shlex.quote
+
+
+def debian_driver_source(plan: DriverPlan) -> None:
+    """Debian: what the driver needs beyond the host's own apt sources (plan.sources), in the
+    deploy's own file; nothing elsewhere."""
+    if plan.sources is not None:
+        signed_apt_source(name="Add what Debian's NVIDIA driver needs to the apt sources (non-free, -security)",
+                          source=DEBIAN_DRIVER_SOURCE, lines=list(plan.sources))
 
 
 @operation()

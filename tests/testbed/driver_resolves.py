@@ -6,15 +6,14 @@ GPU this machine lacks, for minutes). What apt says is left in SIMULATION on the
 from pyinfra import host, local
 from pyinfra.operations import server
 
-from jhgpu.nvidia import DEBIAN_DRIVER_SOURCE, driver_plan_of
-from jhgpu.operations.apt import signed_apt_source
+from jhgpu.nvidia import driver_plan_of
+from jhgpu.operations.nvidia import debian_driver_source
 
 SIMULATION = "/root/driver-install-simulation.txt"
 
 local.include("tasks/preflight.py")
 plan, _ = driver_plan_of(host)
-signed_apt_source(name="Add what Debian's NVIDIA driver needs to the apt sources (non-free, -security)",
-                  source=DEBIAN_DRIVER_SOURCE, lines=plan.sources)
+debian_driver_source(plan)
 server.shell(name="Simulate the driver's install", commands=[
     f"apt-get update > {SIMULATION} 2>&1 && apt-get install --simulate -y {' '.join(plan.packages)} >> {SIMULATION} 2>&1"
     f" || {{ cat {SIMULATION} >&2; exit 1; }}"])
