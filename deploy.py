@@ -4,15 +4,19 @@ Each step is one file in tasks/; settings and their defaults are in group_data/a
 servers (inventory groups hub_server and gpu_workers) make one Hub: workers run users' servers.
 """
 
-from pyinfra import host, local
+from pyinfra import config, host, local, state
 
 from jhgpu import fact_cache
 from jhgpu.fleet import is_worker
+from jhgpu.uploads import use_upload_folder
+
+use_upload_folder(state, config)  # uploads through sudo never pass through /tmp
 
 fact_cache.install()  # each fact read once while nothing on the host changes
 fact_cache.read_ahead(host)  # ...and the facts its last run asked for, read in one command
 
 local.include("tasks/preflight.py")  # bad settings, an unsupported OS or impossible GPU setups stop here
+local.include("tasks/upload_folder.py")
 local.include("tasks/base_packages.py")
 local.include("tasks/nvidia_driver.py")  # first, as it may need a reboot
 local.include("tasks/docker.py")
@@ -27,6 +31,6 @@ if not is_worker(host):  # a Swarm's workers only run users' servers: the rest i
     local.include("tasks/https.py")  # the proxy's certificates, before the Hub's Compose project starts it
     local.include("tasks/hub.py")
     local.include("tasks/image_registry.py")  # several servers: the images, where every node pulls them
-    local.include("tasks/user_egress.py")  # once the Hub's network exists
     local.include("tasks/hub_accounts.py")
-    local.include("tasks/gpu_check.py")  # last: a user container sees the GPUs
+    local.include("tasks/gpu_check.py")  # a user container sees the GPUs
+local.include("tasks/user_egress.py")  # every node; once the Hub's network exists

@@ -232,8 +232,9 @@ user_pids_limit = 4096
 
 # Addresses (or networks, like "10.0.0.0/8") that users' containers may not reach. By default
 # the cloud metadata service, which AWS, GCP, Azure and Oracle serve on 169.254.169.254: from it
-# any user could read the instance's credentials (Zero to JupyterHub blocks it too). IPv4 only.
-# (Users' servers cannot reach each other either, whatever this lists: only the Hub reaches them.)
+# any user could read the instance's credentials (Zero to JupyterHub blocks it too). IPv4 only;
+# enforced on every node of a Swarm. (Whatever this lists, users' servers reach neither each other
+# on one server nor any server's own services: README, "What is exposed".)
 user_blocked_addresses = ["169.254.169.254"]
 
 # Stop servers idle for this many seconds (their files stay); None never stops them.
@@ -310,6 +311,12 @@ gpu_check_image = "tensorflow-notebook"
 # The address this host is reached at by the Swarm's other nodes (and, on the Hub's server, where
 # workers reach the image registry and NFS). None: the host's address on its default route.
 swarm_advertise_address = None
+
+# Encrypt the Swarm's overlay network (IPsec between nodes, `--opt encrypted`): the proxy's
+# traffic to users' servers carries their cookies and tokens across your LAN. Every node's kernel
+# needs ESP (esp4; Ubuntu's and Debian's kernels have it) and the nodes must pass IP protocol 50
+# (ESP) between them. Applies when the network is made: an existing one is kept, with a warning.
+swarm_encrypted_network = True
 
 # How users' homes (users_home_root) and shared_data_dir reach every node, at the same paths:
 # "nfs": the Hub's server exports them over NFS and the workers mount them;

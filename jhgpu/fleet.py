@@ -5,7 +5,7 @@ engine stands in a Swarm (jhgpu/facts/docker.py).
 
 from __future__ import annotations
 
-from jhgpu.facts.server import DefaultAddress
+from jhgpu.facts.server import DefaultAddress, HostAddresses
 from jhgpu.swarm import HUB_GROUP, WORKER, WORKERS_GROUP, role_of
 
 
@@ -36,3 +36,11 @@ def advertise_address(host) -> str | None:
     """Where the Swarm's other nodes reach `host`: its swarm_advertise_address, or the address of
     its default route."""
     return host.data.swarm_advertise_address or host.get_fact(DefaultAddress)
+
+
+def node_addresses(host) -> list[str]:
+    """Every address of every node of `host`'s Swarm that the deploy can see: their advertise
+    addresses and their own global ones."""
+    nodes = [hub_host(host), *worker_hosts(host)]
+    return sorted({address for node in nodes
+                   for address in (advertise_address(node), *node.get_fact(HostAddresses)) if address})

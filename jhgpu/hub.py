@@ -62,12 +62,13 @@ class HubNames:
     image: str  # the Hub image the deploy builds
     container: str
     network: str  # the network user containers join to reach the Hub
+    bridge: str  # a single server's network's Linux bridge (at most 15 characters, as Linux allows)
 
     @classmethod
     def of(cls, data) -> "HubNames":
         project = data.compose_project_name
         return cls(image=image_ref(data.image_owner, HUB_IMAGE_NAME), container=f"{project}-hub",
-                   network=f"{project}-network")
+                   network=f"{project}-network", bridge=f"{project[:12]}-br")
 
 
 def published_port(data) -> str | None:

@@ -99,6 +99,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "debian_security_mirror_url": url,
     "gpu_check_image": optional(IMAGE_NAME),
     "swarm_advertise_address": optional(ip_address),
+    "swarm_encrypted_network": is_type(bool),
     "shared_storage": one_of("nfs", "external-nfs", "mounted"),
     "nfs_server": optional(domain_or_address),
     "nfs_homes_export": optional(absolute_path),

@@ -48,11 +48,13 @@ CLIENT_PACKAGES = ("nfs-common",)
 # server answers (the default, spelled out: `soft` "can cause silent data corruption"); NFS 4.2,
 # which every supported release's kernel serves and mounts, needs only TCP port 2049 (no rpcbind).
 # systemd.mount(5): `_netdev` marks a network mount, made once the network is up and unmounted
-# before it goes down.
-OWN_SERVER_OPTIONS = "rw,hard,_netdev,nfsvers=4.2"
+# before it goes down. `nosuid,nodev` (mount(8)): a setuid program or a device node someone
+# planted in a home does nothing on any node.
+OWN_SERVER_OPTIONS = "rw,nosuid,nodev,hard,_netdev,nfsvers=4.2"
 # An admin's NFS server may stop at 4.1 or 3 (many NAS do): the client and server then agree on
 # the newest version both speak (nfs(5), `nfsvers`).
-EXTERNAL_SERVER_OPTIONS = "rw,hard,_netdev"
+EXTERNAL_SERVER_OPTIONS = "rw,nosuid,nodev,hard,_netdev"
+SAFE_OPTIONS = ("nosuid", "nodev")  # what every shared folder's mount must carry, on every node
 
 
 class SharedStorageError(PyinfraError):
@@ -200,6 +202,20 @@ def mounts_to_make(host_name: str, plan: StoragePlan, mounted: dict[str, str | N
     if problems:
         raise SharedStorageError(_refusal(host_name, problems))
     return missing
+
+
+def mounts_without_safe_options(plan: StoragePlan, options: dict[str, list[str] | None]) -> tuple[list[Mount], list[str]]:
+    """The shared folders mounted without SAFE_OPTIONS, from the MountOptions fact for
+    plan.checked_paths: (the plan's own mounts, to remount with them now that /etc/fstab has
+    them; the admin's mount points ("mounted"), to warn about: their /etc/fstab is the admin's)."""
+    def unsafe(path: str) -> bool:
+        found = options.get(path)
+        return found is not None and not set(SAFE_OPTIONS) <= set(found)
+
+    return ([mount for mount in plan.mounts if unsafe(mount.path)],
+            [f"{setting} {path} is mounted without {','.join(SAFE_OPTIONS)}: a setuid program or device node planted "
+             "there would work on this node. Add them to its /etc/fstab entry and remount"
+             for setting, path in plan.mount_points if unsafe(path)])
 
 
 def _source(source: str) -> str:

@@ -80,9 +80,14 @@ def proxy_plan(data, hostname: str | None = None) -> ProxyPlan | None:
     # the proxy's own CA: HSTS forbids clicking through the warning its certificate raises until
     # users trust its root, and would lock them out.
     headers = (f'header Strict-Transport-Security "max-age={HSTS_MAX_AGE}"',) if mode != "internal" else ()
-    return ProxyPlan(container=f"{data.compose_project_name}-proxy", directory=directory, names=names,
+    return ProxyPlan(container=proxy_container(data), directory=directory, names=names,
                      tls_line=tls_line, global_options=tuple(options), headers=headers, uploads=uploads,
                      ports=ports)
+
+
+def proxy_container(data) -> str | None:
+    """The proxy's container name; None with hub_tls "off" (no proxy)."""
+    return f"{data.compose_project_name}-proxy" if data.hub_tls != "off" else None
 
 
 def https_url(data, plan: ProxyPlan) -> str:

@@ -19,7 +19,7 @@ from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FI
                        hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
 from jhgpu.operations.docker import docker_image_present, superseded_images_removed
-from jhgpu.operations.hub import hub_running
+from jhgpu.operations.hub import bridge_network, hub_running
 from jhgpu.operations.images import docker_image
 from jhgpu.platform import docker_plan_of
 from jhgpu.swarm import MANAGER, node_units, registry_address
@@ -64,6 +64,9 @@ if host.data.build_ca_certificates:
 
 docker_image_present(name=f"Pull {host.data.hub_base_image}", ref=host.data.hub_base_image)
 docker_image(name=f"Build {build.ref}", build=build, log_dir=f"{root}/{BUILD_LOGS_DIR}")
+if swarm is None:
+    bridge_network(name=f"Create the Hub's network {names.network} (bridge {names.bridge})", network=names.network,
+                   bridge=names.bridge)
 hub_running(
     name="Run the Hub" + (" behind its HTTPS proxy" if proxy else f" on port {host.data.hub_port}"),
     compose_command=docker_plan_of(host).compose_command, project_dir=root,

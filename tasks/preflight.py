@@ -9,6 +9,7 @@ from jhgpu.facts.apt import AptCandidates
 from jhgpu.facts.hub import HubContainers
 from jhgpu.fleet import advertise_address, hub_host, role
 from jhgpu.facts.docker import DockerServerVersion, SwarmInfo
+from jhgpu.facts.server import KernelHasEsp
 from jhgpu.hub import CONFIG_DIGEST_LABEL, hub_move_problems
 from jhgpu.nvidia import gpu_plan_of
 from jhgpu.nvidia_branches import GpuStackError
@@ -61,6 +62,9 @@ if node_role != SINGLE:
     if host.data.user_cpu_limit and cpus and host.data.user_cpu_limit > cpus:  # Swarm refuses such a task
         swarm_problems.append(f"setting 'user_cpu_limit' {host.data.user_cpu_limit} is more than this host's {cpus} "
                               "CPUs: Swarm would refuse every server placed here")
+    if hub_host(host).data.swarm_encrypted_network and not host.get_fact(KernelHasEsp):
+        swarm_problems.append("setting 'swarm_encrypted_network' (of the Hub's server) needs IPsec ESP, which this "
+                              "host's kernel lacks (no esp4 module): boot a kernel with it, or set it to False")
     if not advertise_address(host):
         swarm_problems.append("cannot tell this host's address in the Swarm: set swarm_advertise_address")
     if swarm_problems:

@@ -9,14 +9,14 @@ Hub's server exports before the workers mount.
 import shlex
 from io import StringIO
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.operations import files, server, systemd
 
 from jhgpu import fleet
-from jhgpu.facts.server import MountSources
+from jhgpu.facts.server import MountOptions, MountSources
 from jhgpu.operations.apt import apt_install
-from jhgpu.shared_storage import (DOCKER_DROPIN, EXPORTS_FILE, Node, docker_waits_for_mounts, mounts_to_make,
-                                  storage_plan)
+from jhgpu.shared_storage import (DOCKER_DROPIN, EXPORTS_FILE, SAFE_OPTIONS, Node, docker_waits_for_mounts,
+                                  mounts_to_make, mounts_without_safe_options, storage_plan)
 from jhgpu.swarm import SINGLE
 
 
@@ -28,6 +28,10 @@ if role != SINGLE:
                         manager_data=hub.data)
     mounted = host.get_fact(MountSources, paths=plan.checked_paths) if plan.checked_paths else {}
     to_mount = mounts_to_make(host.name, plan, mounted)  # refuses, before any change, what is mounted wrong
+    to_remount, unsafe = mounts_without_safe_options(
+        plan, host.get_fact(MountOptions, paths=plan.checked_paths) if plan.checked_paths else {})
+    for warning in unsafe:
+        host.log(f"Warning: {warning}", logger.warning)
 
     if plan.packages:
         apt_install(name="Install the NFS packages", packages=list(plan.packages))
@@ -58,3 +62,6 @@ if role != SINGLE:
                      _if=lambda: dropin.did_change() or any(line.did_change() for line in fstab_lines))
     for mount in to_mount:
         server.shell(name=f"Mount {mount.source} at {mount.path}", commands=[f"mount {shlex.quote(mount.path)}"])
+    for mount in to_remount:  # mounted by an older deploy: live, so users' servers keep their files
+        server.shell(name=f"Remount {mount.path} {','.join(SAFE_OPTIONS)}",
+                     commands=[f"mount -o remount,{','.join(SAFE_OPTIONS)} {shlex.quote(mount.path)}"])

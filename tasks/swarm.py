@@ -13,7 +13,8 @@ from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.hub import HubNames
 from jhgpu.operations.docker import docker_daemon_json
 from jhgpu.swarm import MANAGER, SINGLE, daemon_json_for_swarm, generic_resources, registry_address
-from jhgpu.operations.swarm import nvidia_reads_swarm_resources, overlay_network, swarm_initialised, swarm_joined
+from jhgpu.operations.swarm import (join_token_rotated, nvidia_reads_swarm_resources, overlay_network, swarm_initialised,
+                                   swarm_joined, workers_joined)
 
 node_role = role(host)
 if node_role != SINGLE:
@@ -32,7 +33,9 @@ if node_role != SINGLE:
         swarm_initialised(name="Start the Swarm on the Hub's server", role=node_role,
                           advertise=advertise_address(host), manager_address=manager_address)
         overlay_network(name="Create the Swarm network of the Hub and users' servers",
-                        network=HubNames.of(host.data).network)
+                        network=HubNames.of(host.data).network, encrypted=host.data.swarm_encrypted_network)
     else:
         swarm_joined(name=f"Join the Swarm of {manager.name}", role=node_role, advertise=advertise_address(host),
                      manager=manager, manager_address=manager_address)
+    if node_role == MANAGER:  # after every worker's join (operations run in the order written)
+        join_token_rotated(name="Rotate the Swarm's join token, now that workers joined", _if=workers_joined)

@@ -1,24 +1,25 @@
-"""Users' containers may not reach user_blocked_addresses (a cloud's metadata service, by
-default): firewall rules on the Hub's network, kept by a systemd unit across reboots."""
+"""Walls around users' containers, on every node (jhgpu/egress.py decides them): firewall rules
+kept by a systemd unit across Docker restarts and reboots."""
 
 from io import StringIO
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.operations import files, systemd
 
-from jhgpu.egress import SCRIPT, UNIT, egress_files
-from jhgpu.fleet import role
-from jhgpu.operations.iptables import user_egress_blocked
-from jhgpu.swarm import MANAGER
+from jhgpu.egress import SCRIPT, UNIT, egress_files, walls
+from jhgpu.fleet import advertise_address, node_addresses, role
+from jhgpu.operations.iptables import users_walled_in
+from jhgpu.swarm import MANAGER, SINGLE
 
-if role(host) == MANAGER:  # the rules act on a single server's bridge network; an overlay's differ
-    host.log("Warning: user_blocked_addresses is not enforced yet for servers in a Swarm", logger.warning)
-else:
-    rendered = egress_files(host.data)
-    files.put(name="Write the rules for user_blocked_addresses", src=StringIO(rendered.script), dest=SCRIPT,
-              mode="755")
-    unit = files.put(name=f"Write {UNIT}", src=StringIO(rendered.unit), dest=f"/etc/systemd/system/{UNIT}",
-                     mode="644")
-    systemd.service(name=f"Run {UNIT} whenever Docker starts", service=UNIT, enabled=True,
-                    daemon_reload=unit.will_change)
-    user_egress_blocked(name="Keep users' containers from user_blocked_addresses", data=host.data, unit=UNIT)
+node_role = role(host)
+plan = walls(host.data, node_role, node_addresses(host) if node_role != SINGLE else (),
+             registry=(advertise_address(host), host.data.registry_port) if node_role == MANAGER else None)
+rendered = egress_files(plan)
+files.put(name="Write the rules that wall users' containers in", src=StringIO(rendered.script), dest=SCRIPT,
+          mode="755")
+unit = files.put(name=f"Write {UNIT}", src=StringIO(rendered.unit), dest=f"/etc/systemd/system/{UNIT}",
+                 mode="644")
+systemd.service(name=f"Run {UNIT} whenever Docker starts", service=UNIT, enabled=True,
+                daemon_reload=unit.will_change)
+users_walled_in(name="Wall users' containers in: no other user's server, no host's service, no blocked address",
+                plan=plan, unit=UNIT)

@@ -168,7 +168,11 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "jhgpu.facts.hub.HubAnswers": lambda container: True,
         "jhgpu.facts.apt.DpkgInterrupted": False,
         "server.Hostname": "gpu01",
-        "jhgpu.facts.iptables.EgressRules": lambda network, chain, hub: None,
+        "jhgpu.facts.iptables.WallRules": lambda chains, network=None, bridge=None, hub=None, proxy=None: None,
+        "jhgpu.facts.docker.NetworkDriver": lambda network: None,
+        "jhgpu.facts.server.HostAddresses": [],
+        # Ubuntu's and Debian's kernels build esp4 as a module (kernel/net/ipv4/esp4.ko).
+        "jhgpu.facts.server.KernelHasEsp": True,
         "jhgpu.facts.hub.HubAccounts": lambda container, db_url: None,
         "jhgpu.facts.apt.AptCandidates": lambda pattern: dict(ARCHIVES[(distro, version)]),
         # A fresh server: GPUs in it, no driver yet. Facts are read once, so the last step's

@@ -75,6 +75,10 @@ def test_no_password_reaches_a_command_line_or_the_journal(hub):
     # ...and none of them held a password.
     for password in [hub.alice_password, *hub.generated_passwords().values()]:
         assert password not in journal
+    # Uploads (the account request with password hashes among them) went through the login
+    # user's own folder, never through /tmp, where every account could read them.
+    assert "cp /var/lib/jupytergpu-uploads/pyinfra-" in journal and "/tmp/pyinfra-" not in journal
+    assert hub.host.ssh("stat -c '%U %a' /var/lib/jupytergpu-uploads").stdout.split() == ["deployer", "700"]
 
 
 def test_no_password_is_kept_in_the_hubs_files_or_image(hub):
@@ -168,6 +172,11 @@ def test_a_users_container_is_isolated_from_the_host_the_hub_and_other_users(hub
     for port in (9999, 8888):
         assert in_alice(f"{connect} {bob} {port}").returncode != 0, f"alice reached bob's port {port}"
     assert in_alice("ls / /home; find / -name 'jupyterhub.sqlite' 2>/dev/null").stdout.count("jupyterhub.sqlite") == 0
+    # Nor the host's own services: its SSH, at the network's gateway and at the host's address.
+    gateway = hub.host.ssh("docker network inspect jupyterhub-network --format '{{(index .IPAM.Config 0).Gateway}}'")
+    for address in (gateway.stdout.strip(), hub.host.ssh("hostname -I").stdout.split()[0]):
+        assert hub.host.ssh(f"{connect} {address} 22", check=False).returncode == 0  # it answers the host
+        assert in_alice(f"{connect} {address} 22").returncode != 0, f"alice reached the host's SSH at {address}"
     # On the host, no account but root reads users' folders (uid 1000 is checked above).
     for account in ("nobody", "deployer"):
         assert hub.host.ssh(f"runuser -u {account} -- ls {HOMES}", check=False).returncode != 0, account
@@ -403,7 +412,8 @@ def hub_accounts(hub) -> dict:
 def test_a_newline_in_a_sign_up_hides_no_name_and_pending_rows_are_replaced(hub, browser):
     """The takeover: a sign-up as "x\\nerin" must not make the deploy believe erin exists; a
     pending row under a name the admin then declares (frank, signed up before it was declared)
-    is replaced by the declared account."""
+    is replaced by the declared account, and so is an approved sign-up the deploy did not make
+    (carol, added in the admin panel, signed up and approved in an earlier test)."""
     stranger = secrets.token_urlsafe(12)
     post_sign_up(browser, hub, "x\nerin", stranger)
     post_sign_up(browser, hub, "frank", stranger)
@@ -411,13 +421,15 @@ def test_a_newline_in_a_sign_up_hides_no_name_and_pending_rows_are_replaced(hub,
     assert not any("\n" in name for name in accounts)  # refused by the username pattern
     assert accounts["frank"] is False  # pending: nobody authorized it
 
-    hub.settings["hub_users"] = ["alice", "bob", "erin", "frank"]
+    assert accounts["carol"] is True  # approved by the admin
+    hub.settings["hub_users"] = ["alice", "bob", "carol", "erin", "frank"]
     run = hub.deploy()
     assert run.returncode == 0, run.output[-6000:]
-    assert "Replacing unauthorized sign-up(s) under declared account name(s) frank" in run.output
+    assert "Replacing sign-up(s) the deploy did not make under declared account name(s) carol, frank" in run.output
     generated = hub.generated_passwords()
-    assert {"erin", "frank", "bob"} <= set(generated)  # bob, deleted by the admin, is back too
-    for name in ("erin", "frank", "bob"):
+    assert {"carol", "erin", "frank", "bob"} <= set(generated)  # bob, deleted by the admin, is back too
+    assert "carol" in hub.host.ssh("cat /home/jupyterhub/JupyterHubGPU/data/created-accounts.json").stdout
+    for name in ("carol", "erin", "frank", "bob"):
         log_in(browser, hub, name, generated[name])
         with pytest.raises(AssertionError, match=f"{name} could not log in"):
             log_in(browser, hub, name, stranger)
@@ -519,18 +531,27 @@ def test_users_containers_cannot_reach_a_blocked_address(hub):
         hub.settings["user_blocked_addresses"] = ["169.254.169.254", OUTSIDE]
         run = hub.deploy()
         assert run.returncode == 0, run.output[-6000:]
-        assert "Keep users' containers from user_blocked_addresses" in run.changed_operations()
+        assert "Write the rules that wall users' containers in" in run.changed_operations()
         assert not reachable()
 
         # As after a reboot: Docker starts anew (the Hub may get another address), and the unit
         # puts the rules back for the Hub network's bridge.
         hub.host.ssh("systemctl restart docker")
         hub.wait_for_hub(answering=True, seconds=120)
-        bridge = "br-" + hub.host.ssh(f"docker network ls -q --no-trunc --filter name=^{network}$").stdout.strip()[:12]
         assert f"-A JUPYTERHUB-EGRESS -d {OUTSIDE}/32 -j REJECT" in hub.host.ssh("iptables -S JUPYTERHUB-EGRESS").stdout
-        assert f"-A DOCKER-USER -i {bridge} -j JUPYTERHUB-EGRESS" in hub.host.ssh("iptables -S DOCKER-USER").stdout
+        assert "-A DOCKER-USER -i jupyterhub-br -j JUPYTERHUB-EGRESS" in hub.host.ssh("iptables -S DOCKER-USER").stdout
         assert not reachable()
         assert hub.deploy().changed_operations() == []
+
+        # The admin takes the Hub down and up again with Compose, no deploy, no servers running:
+        # the network stays (the deploy made it, Compose only uses it), and so do the walls.
+        network_id = hub.host.ssh(f"docker network inspect --format '{{{{.Id}}}}' {network}").stdout
+        hub.host.ssh("docker ps -q --filter name=^jupyter- | xargs -r docker rm -f >/dev/null")
+        compose = "$(docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)"
+        hub.host.ssh(f"cd /home/jupyterhub/JupyterHubGPU && {compose} down && {compose} up -d")
+        hub.wait_for_hub(answering=True, seconds=120)
+        assert hub.host.ssh(f"docker network inspect --format '{{{{.Id}}}}' {network}").stdout == network_id
+        assert not reachable()
 
         hub.settings["user_blocked_addresses"] = ["169.254.169.254"]
         assert hub.deploy().returncode == 0

@@ -12,7 +12,9 @@ built from Debian's docker-registry package.
 
 What the stand-ins cannot prove: that NVIDIA's real runtime exposes exactly the GPUs Swarm
 assigned (DOCKER_RESOURCE_GPU) and no others, that CUDA sees them, or how a real NFS server treats
-root and users' uids.
+root and users' uids. The overlay network runs unencrypted here: this machine's kernel has no
+IPsec ESP (CONFIG_INET_ESP), so swarm_encrypted_network is False, after a test that the deploy
+refuses it on such a kernel; what encryption costs could not be measured here (README).
 """
 
 from __future__ import annotations
@@ -35,6 +37,26 @@ IMAGE = "Python (SciPy)"
 GPUS = {"manager": ("0", "GPU-aaaaaaaa-0000-4000-8000-00000000000a"),
         "worker": ("0", "GPU-bbbbbbbb-1111-4111-8111-00000000000b")}
 MOUNTED = ("/home/jh_users", "/mnt/shared")
+OUTSIDE = "198.51.100.2"  # stands in for the cloud's metadata service: a listener in a namespace of the worker
+CONNECT = "python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)'"
+TOKEN_SEEN = "/root/join-token-seen.log"
+
+
+def serve_outside(host: testbed.Host) -> None:
+    """A web server at OUTSIDE, in a network namespace of `host`, routed like any address beyond it."""
+    host.ssh("ip netns add outside && ip link add veth-outside type veth peer name veth-inside"
+             " && ip link set veth-inside netns outside && ip addr add 198.51.100.1/30 dev veth-outside"
+             " && ip link set veth-outside up && ip netns exec outside ip addr add 198.51.100.2/30 dev veth-inside"
+             " && ip netns exec outside ip link set veth-inside up && ip netns exec outside ip link set lo up"
+             " && ip netns exec outside ip route add default via 198.51.100.1"
+             " && (setsid ip netns exec outside python3 -m http.server 8080 >/dev/null 2>&1 < /dev/null &)")
+
+
+def watch_for_join_tokens(host: testbed.Host) -> None:
+    """Record every command line that holds a Swarm join token (SWMTKN-1-...), five times a second.
+    The pattern does not match the watcher's own grep."""
+    host.ssh(f"(setsid sh -c 'while :; do ps -eo args | grep -a \"SWMTKN-[0-9]\" >> {TOKEN_SEEN}; sleep 0.2; done'"
+             " >/dev/null 2>&1 < /dev/null &)")
 
 
 def eth0_address(host: testbed.Host) -> str:
@@ -61,7 +83,10 @@ class SwarmHub(UserPages):
                 "gpu_enabled": True, "nvidia_driver_branch": None, "gpu_check_image": None,
                 "hub_users": list(USERS), "hub_passwords": self.passwords, "shared_storage": "mounted",
                 "user_cpu_limit": 1,  # a Swarm refuses a limit beyond a node's CPUs (test-bed hosts have 2)
-                "swarm_advertise_address": eth0_address(host)})
+                "swarm_advertise_address": eth0_address(host),
+                "user_blocked_addresses": ["169.254.169.254", OUTSIDE], "swarm_encrypted_network": False})
+        # The worker is deployed through sudo, which logs every command line to the journal.
+        self.settings["worker"].update(worker.add_sudo_user())
 
     def deploy(self, *args: str) -> PyinfraRun:
         inventory = self.tmp / "inventory.py"
@@ -112,6 +137,11 @@ def swarm(docker_engine, tmp_path_factory):
     hosts = [testbed.start_host(suite="trixie", publish=publish, shared=shared) for publish in ((testbed.HUB_PORT,), ())]
     try:
         hub = SwarmHub(*hosts, tmp_path_factory.mktemp("swarm"))
+        serve_outside(hub.worker)
+        watch_for_join_tokens(hub.worker)
+        hub.settings["manager"]["swarm_encrypted_network"] = True  # refused: the test bed's kernel has no ESP
+        hub.encrypted_run = hub.deploy()
+        hub.settings["manager"]["swarm_encrypted_network"] = False
         hub.first_run = hub.deploy("--debug")  # every command it ran, as pyinfra logs them
         assert hub.first_run.returncode == 0, hub.first_run.output[-8000:]
         yield hub
@@ -152,15 +182,37 @@ def test_both_nodes_are_in_one_swarm_advertising_their_gpus(swarm):
     assert sorted(map(tuple, resources.values())) == sorted([(GPUS["manager"][1],), (GPUS["worker"][1],)])
 
 
-def test_the_join_token_never_reaches_the_log(swarm):
-    token = swarm.manager.ssh("docker swarm join-token -q worker").stdout.strip()
-    assert "docker swarm join --advertise-addr" in swarm.first_run.output  # the join is logged...
-    assert token and token not in swarm.first_run.output  # ...with its token masked
+def test_an_encrypted_network_is_refused_where_the_kernel_has_no_ipsec(swarm):
+    run = swarm.encrypted_run
+    assert run.returncode != 0 and "setting 'swarm_encrypted_network' (of the Hub's server) needs IPsec ESP" in run.output
+    assert (f"host '{swarm.worker.name}' cannot be a worker" in run.output
+            or f"host '{swarm.manager.name}' cannot be a manager" in run.output), run.output[-3000:]
+
+
+def test_the_join_token_is_in_no_log_or_process_list_and_rotated_after_the_join(swarm):
+    assert any(name.startswith("Join the Swarm of") for name in swarm.first_run.changed_operations())
+    assert "SWMTKN-" not in swarm.first_run.output  # pyinfra's own log, every command in it
+    for host in (swarm.manager, swarm.worker):  # sudo logs each command line it runs to the journal
+        journal = host.ssh("journalctl --no-pager -o cat | grep -c 'SWMTKN-[0-9]'", check=False).stdout.strip()
+        assert journal == "0", f"a join token is in {host.name}'s journal"
+    assert "COMMAND=" in swarm.worker.ssh("journalctl --no-pager -o cat _COMM=sudo").stdout  # sudo did log
+    seen = swarm.worker.ssh(f"cat {TOKEN_SEEN} 2>/dev/null; pgrep -f 'grep -a SWMTKN' >/dev/null && echo watched").stdout
+    assert seen.strip() == "watched", f"a join token was in the worker's process list: {seen[:300]}"
+    # The token the worker used joins nothing any more: rotated once the worker was in.
+    assert "Rotate the Swarm's join token, now that workers joined" in swarm.first_run.changed_operations()
 
 
 def test_a_rerun_changes_nothing_on_either_node(swarm):
+    # The shared folders here are the test bed's volumes, mounted without nosuid: an admin's own
+    # mounts ("mounted") are warned about, not changed. Once remounted, no warning is left.
+    assert "/home/jh_users is mounted without nosuid,nodev" in swarm.first_run.output
+    for host in (swarm.manager, swarm.worker):
+        for path in MOUNTED:
+            host.ssh(f"mount -o remount,bind,nosuid,nodev {path}")
+            assert {"nosuid", "nodev"} <= set(host.ssh(f"findmnt -n -o OPTIONS {path}").stdout.strip().split(","))
     run = swarm.deploy()
     assert run.returncode == 0 and run.changed_operations() == [], run.output[-6000:]
+    assert "mounted without nosuid" not in run.output
 
 
 def test_servers_land_on_both_nodes_with_gpus_of_their_own(swarm, browser):
@@ -171,6 +223,42 @@ def test_servers_land_on_both_nodes_with_gpus_of_their_own(swarm, browser):
     assert {ann[0], ben[0]} == {swarm.manager.name, swarm.worker.name}
     owned = {swarm.manager.name: GPUS["manager"][1], swarm.worker.name: GPUS["worker"][1]}
     assert ann[1] == owned[ann[0]] and ben[1] == owned[ben[0]]
+
+
+def test_servers_on_the_worker_reach_no_nodes_own_service_and_no_blocked_address(swarm):
+    """From a user's server on the worker, the Hub server's registry, NFS (2049, rpcbind 111),
+    Swarm (2377, 7946) and SSH, the worker's own, and the stand-in metadata listener: none answers,
+    though each answers the worker itself."""
+    on_worker = next(user for user in ("ann", "ben") if swarm.placement(user)[0] == swarm.worker.name)
+    container = swarm._container(on_worker)[1]
+    manager, worker = eth0_address(swarm.manager), eth0_address(swarm.worker)
+    for port in (2049, 111):  # stand-ins for the NFS server's ports (no kernel NFS server here)
+        swarm.manager.ssh(f"(setsid python3 -m http.server {port} >/dev/null 2>&1 < /dev/null &)")
+    targets = [(manager, port) for port in (5000, 2049, 111, 2377, 7946, 22)] + [(worker, 22), (worker, 7946),
+                                                                                  (OUTSIDE, 8080)]
+    for address, port in targets:
+        deadline = time.monotonic() + 30
+        while swarm.worker.ssh(f"{CONNECT} {address} {port}", check=False).returncode != 0:
+            assert time.monotonic() < deadline, f"{address}:{port} never answered the worker itself"
+            time.sleep(1)
+        assert swarm.worker.ssh(f"docker exec {container} {CONNECT} {address} {port}", check=False).returncode != 0, \
+            f"{on_worker}'s server on the worker reached {address}:{port}"
+    # The Hub, across the overlay, still answers it.
+    api_url = next(line.split("=", 1)[1] for line in swarm.environment(on_worker).splitlines()
+                   if line.startswith("JUPYTERHUB_API_URL="))
+    hub_host, hub_port = api_url.split("//", 1)[1].split("/", 1)[0].split(":")
+    assert swarm.worker.ssh(f"docker exec {container} {CONNECT} {hub_host} {hub_port}", check=False).returncode == 0
+    # Users' servers hold no capabilities, on any node.
+    assert swarm.worker.ssh(f"docker inspect --format '{{{{.HostConfig.CapDrop}}}}' {container}").stdout.strip() == "[ALL]"
+
+
+def test_the_registry_answers_the_nodes_only(swarm):
+    registry = f"http://{eth0_address(swarm.manager)}:5000/v2/"
+    assert swarm.worker.ssh(f"curl -sf -o /dev/null {registry}", check=False).returncode == 0
+    # Another machine on the same network, not a node of the Swarm.
+    stranger = testbed.docker("run", "--rm", "--label", testbed.LABEL, testbed.host_image("trixie"), "python3", "-c",
+                              f"import urllib.request; urllib.request.urlopen({registry!r}, timeout=5)", check=False)
+    assert stranger.returncode != 0 and "refused" in stranger.stderr.lower(), stranger.stderr[-500:]
 
 
 def test_a_request_beyond_the_free_gpus_is_told_who_holds_them(swarm, browser):

@@ -262,7 +262,10 @@ def with_running_hub(facts: dict, digest: str, accounts: dict[str, bool], render
             "jhgpu.facts.docker.DockerImages": images,
             "jhgpu.facts.hub.HubContainers": lambda label: containers.get(label, []),
             "jhgpu.facts.hub.HubAnswers": lambda container: answers,
-            "jhgpu.facts.hub.HubAccounts": lambda container, db_url: accounts}
+            # {name: authorized} of accounts the deploy made, or the fact's own {name: {...}} rows.
+            "jhgpu.facts.hub.HubAccounts": lambda container, db_url: accounts and {
+                name: row if isinstance(row, dict) else {"authorized": row, "created": True}
+                for name, row in accounts.items()}}
 
 
 def converged_hub(**overrides) -> dict:
@@ -351,6 +354,24 @@ def test_an_unauthorized_row_under_a_declared_name_is_replaced():
     assert any(" ensure " in c for c in commands)
 
 
+def test_an_approved_sign_up_under_a_name_declared_later_is_replaced(monkeypatch):
+    """A name added in the admin panel, taken by whoever signed up first and approved: once the
+    name is declared, the declared account takes it (the deploy did not make that row)."""
+    digest = hub_files(settings(hub_users=["carol"])).config_digest
+    accounts = {"admin": True, "carol": {"authorized": True, "created": False}}
+    commands = run_deploy(with_running_hub(fresh_host(), digest, accounts), hub_users=["carol"])
+    assert any(" ensure " in c for c in commands)
+    ours = {"admin": True, "carol": {"authorized": True, "created": True}}  # made by the deploy: kept
+    assert not any(" ensure " in c for c in run_deploy(with_running_hub(fresh_host(), digest, ours), hub_users=["carol"]))
+
+
+def test_a_hub_from_before_the_record_of_made_accounts_starts_it_once():
+    digest = hub_files(settings()).config_digest
+    unrecorded = {"admin": {"authorized": True, "created": None}}
+    commands = run_deploy(with_running_hub(fresh_host(), digest, unrecorded))
+    assert any(" ensure " in c for c in commands)
+
+
 def test_a_converged_hub_is_left_alone():
     commands = run_deploy(converged_hub())
     assert not any(" up -d" in c for c in commands)
@@ -413,9 +434,9 @@ def test_changed_settings_or_a_rebuilt_image_recreate_the_hub_but_never_existing
 def test_the_accounts_fact_reads_json_so_a_newline_hides_no_name():
     from jhgpu.facts.hub import HubAccounts
 
-    listed = HubAccounts().process(["running", '[{"name": "x\\ncarol", "authorized": false}, '
-                                               '{"name": "admin", "authorized": true}]'])
-    assert listed == {"x\ncarol": False, "admin": True}
+    listed = HubAccounts().process(["running", '[{"name": "x\\ncarol", "authorized": false, "created": false}, '
+                                               '{"name": "admin", "authorized": true, "created": true}]'])
+    assert listed == {"x\ncarol": {"authorized": False, "created": False}, "admin": {"authorized": True, "created": True}}
     assert "carol" not in listed
     assert HubAccounts().process([]) is None  # no Hub running
 

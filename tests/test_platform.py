@@ -95,7 +95,7 @@ def test_docker_ce_comes_from_dockers_signed_repository(distro, version):
     keyring = keyring_path("docker", f"https://download.docker.com/linux/{distro}/gpg")
     assert commands.uploads["/etc/apt/sources.list.d/docker.list"] == (
         f"deb [signed-by={keyring}] https://download.docker.com/linux/{distro} {codename} stable\n")
-    assert any("mv /tmp/pyinfra-" in c and keyring in c for c in commands)
+    assert any("mv /var/lib/jupytergpu-uploads/pyinfra-" in c and keyring in c for c in commands)  # not /tmp
     assert commands[docker_install - 1] == "apt-get update"
     assert installs(commands)[-1] == ["docker-ce", "docker-ce-cli", "containerd.io",
                                       "docker-buildx-plugin", "docker-compose-plugin"]
@@ -183,3 +183,15 @@ def test_the_hub_user_is_taken_out_of_the_docker_group_an_older_deploy_put_it_in
         "home": "/home/jupyterhub", "group": "jupyterhub", "groups": ["docker"], "uid": 999, "gid": 999,
         "shell": "/usr/sbin/nologin"}}
     assert "gpasswd -d jupyterhub docker" in run_deploy(facts)
+
+
+def test_uploads_through_sudo_pass_through_a_folder_of_the_login_users_own():
+    """pyinfra uploads as the login user, then copies with sudo: by default through /tmp, where
+    an account request or a TLS key would be readable by every account until removed."""
+    commands = run_deploy(fresh_host(), ssh_user="deployer", _sudo=True)
+    folder = commands.index("mkdir -p /var/lib/jupytergpu-uploads")
+    assert commands[folder + 1:folder + 3] == ["chmod 700 /var/lib/jupytergpu-uploads",
+                                               "chown deployer /var/lib/jupytergpu-uploads"]
+    first_upload = next(i for i, c in enumerate(commands) if c.startswith("PUT ") or "pyinfra-" in c)
+    assert folder < first_upload
+    assert not any("/tmp/pyinfra-" in c for c in commands)

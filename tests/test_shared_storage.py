@@ -22,7 +22,8 @@ import pytest
 from pyinfra.api.host import Host
 
 from jhgpu.shared_storage import (DOCKER_DROPIN, EXPORTS_FILE, MANAGER, SINGLE, WORKER, Mount, Node,
-                                  SharedStorageError, docker_waits_for_mounts, mounts_to_make, storage_plan)
+                                  SharedStorageError, docker_waits_for_mounts, mounts_to_make,
+                                  mounts_without_safe_options, storage_plan)
 from recorded import HOST, default_settings, run_deploy
 from recorded_hosts import SYSTEM_DIR, fresh_host
 
@@ -62,8 +63,8 @@ def test_workers_mount_both_folders_from_the_hubs_server():
     plan = storage_plan("gpu02", settings(), WORKER, MANAGER_NODE, WORKERS)
     assert plan.packages == ("nfs-common",) and plan.exports is None
     assert [mount.fstab_line for mount in plan.mounts] == [
-        "10.0.0.1:/home/jh_users /home/jh_users nfs rw,hard,_netdev,nfsvers=4.2 0 0",
-        "10.0.0.1:/mnt/shared /mnt/shared nfs rw,hard,_netdev,nfsvers=4.2 0 0"]
+        "10.0.0.1:/home/jh_users /home/jh_users nfs rw,nosuid,nodev,hard,_netdev,nfsvers=4.2 0 0",
+        "10.0.0.1:/mnt/shared /mnt/shared nfs rw,nosuid,nodev,hard,_netdev,nfsvers=4.2 0 0"]
 
 
 def test_an_ipv6_server_is_written_in_brackets():
@@ -78,8 +79,8 @@ def test_external_nfs_is_mounted_on_every_node_the_hubs_server_included():
         plan = storage_plan(name, external, role, MANAGER_NODE, WORKERS)
         assert plan.packages == ("nfs-common",) and plan.exports is None
         assert [mount.fstab_line for mount in plan.mounts] == [
-            "nas.example.org:/export/homes /home/jh_users nfs rw,hard,_netdev 0 0",
-            "nas.example.org:/export/datasets /mnt/shared nfs rw,hard,_netdev 0 0"]
+            "nas.example.org:/export/homes /home/jh_users nfs rw,nosuid,nodev,hard,_netdev 0 0",
+            "nas.example.org:/export/datasets /mnt/shared nfs rw,nosuid,nodev,hard,_netdev 0 0"]
 
 
 def test_mounted_storage_is_only_checked_on_workers():
@@ -180,8 +181,9 @@ def facts_per_host():
 
 
 def swarm_host(mounted: dict[str, str] | None = None, fstab: str | None = None, exports: str | None = None,
-               installed: bool = False, dropin: str | None = None) -> dict:
-    """A fresh Ubuntu 24.04 host in a Swarm. `mounted`: MountSources' answers; `fstab`:
+               installed: bool = False, dropin: str | None = None, options: str = "rw,nosuid,nodev,relatime") -> dict:
+    """A fresh Ubuntu 24.04 host in a Swarm. `mounted`: MountSources' answers (`options`: what
+    each is mounted with); `fstab`:
     /etc/fstab's text; `exports`: EXPORTS_FILE's text; `installed`: NFS packages in, nfs-server
     running; `dropin`: docker.service's drop-in's text."""
     facts = fresh_host("ubuntu", "24.04")
@@ -194,6 +196,8 @@ def swarm_host(mounted: dict[str, str] | None = None, fstab: str | None = None, 
     facts["files.Directory"] = lambda path: SYSTEM_DIR if path in dirs else None
     facts["jhgpu.facts.server.DefaultAddress"] = lambda: ADDRESSES[_asking[-1]]
     facts[MOUNTS] = lambda paths: {path: (mounted or {}).get(path) for path in paths}
+    facts["jhgpu.facts.server.MountOptions"] = lambda paths: {
+        path: options.split(",") if (mounted or {}).get(path) else None for path in paths}
     facts["files.FindInFile"] = lambda path, pattern, **_: (grep(fstab, pattern) if path == "/etc/fstab"
                                                             and fstab is not None else None)
     written = {path: text for path, text in ((EXPORTS_FILE, exports), (DOCKER_DROPIN, dropin)) if text is not None}
@@ -239,18 +243,41 @@ def test_a_worker_mounts_both_folders_from_the_hubs_server():
     assert any("nfs-common" in command and "install" in command for command in commands)
     assert not any("nfs-kernel-server" in command or "exportfs" in command for command in commands)
     for path in ("/home/jh_users", "/mnt/shared"):
-        line = f"10.0.0.1:{path} {path} nfs rw,hard,_netdev,nfsvers=4.2 0 0"
+        line = f"10.0.0.1:{path} {path} nfs rw,nosuid,nodev,hard,_netdev,nfsvers=4.2 0 0"
         append = next(command for command in commands if line in command and ">> /etc/fstab" in command)
         assert commands.index(f"mkdir -p {path}") < commands.index(append) < commands.index("systemctl daemon-reload")
         assert commands.index("systemctl daemon-reload") < commands.index(f"mount {path}")
 
 
 def test_a_rerun_on_a_worker_with_both_folders_mounted_changes_nothing():
-    fstab = "".join(f"10.0.0.1:{path} {path} nfs rw,hard,_netdev,nfsvers=4.2 0 0\n"
+    fstab = "".join(f"10.0.0.1:{path} {path} nfs rw,nosuid,nodev,hard,_netdev,nfsvers=4.2 0 0\n"
                     for path in ("/home/jh_users", "/mnt/shared"))
     mounted = {"/home/jh_users": "10.0.0.1:/home/jh_users", "/mnt/shared": "10.0.0.1:/mnt/shared"}
     dropin = docker_waits_for_mounts(storage_plan(HOST, settings(), WORKER, MANAGER_NODE, WORKERS))
     assert deploy(swarm_host(mounted, fstab, installed=True, dropin=dropin), SWARM) == []
+
+
+def test_a_worker_mounted_by_an_older_deploy_gets_nosuid_nodev_without_unmounting():
+    """Homes mounted with suid and device files allowed: a setuid-root program a user planted in
+    ~/work (or one planted through the export) would run as root on the worker."""
+    fstab = "".join(f"10.0.0.1:{path} {path} nfs rw,hard,_netdev,nfsvers=4.2 0 0\n"
+                    for path in ("/home/jh_users", "/mnt/shared"))
+    mounted = {"/home/jh_users": "10.0.0.1:/home/jh_users", "/mnt/shared": "10.0.0.1:/mnt/shared"}
+    dropin = docker_waits_for_mounts(storage_plan(HOST, settings(), WORKER, MANAGER_NODE, WORKERS))
+    commands = deploy(swarm_host(mounted, fstab, installed=True, dropin=dropin, options="rw,relatime,vers=4.2"), SWARM)
+    for path in ("/home/jh_users", "/mnt/shared"):
+        assert any("nfs rw,nosuid,nodev,hard,_netdev,nfsvers=4.2 0 0" in command and "/etc/fstab" in command
+                   and path.replace("/", "\\/") in command for command in commands)
+        assert f"mount -o remount,nosuid,nodev {path}" in commands
+        assert f"umount {path}" not in commands and f"mount {path}" not in commands
+
+
+def test_an_admins_own_mount_without_nosuid_nodev_is_warned_about_not_changed():
+    plan = storage_plan(HOST, settings(shared_storage="mounted"), WORKER, MANAGER_NODE, WORKERS)
+    remount, warnings = mounts_without_safe_options(plan, {"/home/jh_users": ["rw", "relatime"],
+                                                           "/mnt/shared": ["rw", "nosuid", "nodev"]})
+    assert remount == [] and len(warnings) == 1
+    assert warnings[0].startswith("users_home_root /home/jh_users is mounted without nosuid,nodev")
 
 
 def test_docker_on_a_worker_starts_only_once_the_shared_folders_are_mounted():
@@ -263,7 +290,7 @@ def test_an_old_fstab_entry_at_the_mount_point_is_replaced():
     fstab = "10.0.0.7:/old /home/jh_users nfs defaults 0 0\n"
     commands = deploy(swarm_host(fstab=fstab, installed=True), SWARM)
     [replaced] = [command for command in commands if "sed" in command and "/etc/fstab" in command]
-    assert "10.0.0.1:\\/home\\/jh_users \\/home\\/jh_users nfs rw,hard,_netdev,nfsvers=4.2 0 0" in replaced
+    assert "10.0.0.1:\\/home\\/jh_users \\/home\\/jh_users nfs rw,nosuid,nodev,hard,_netdev,nfsvers=4.2 0 0" in replaced
 
 
 def test_a_worker_refuses_a_folder_mounted_from_elsewhere_before_any_change():
@@ -280,7 +307,7 @@ def test_external_nfs_mounts_on_the_hubs_server_and_on_workers():
     for groups in (HUB_IS_RECORDED, SWARM):
         commands = deploy(swarm_host(), groups, **external)
         assert "mount /home/jh_users" in commands and "mount /mnt/shared" in commands
-        assert any("nas.example.org:/export/homes /home/jh_users nfs rw,hard,_netdev 0 0" in command
+        assert any("nas.example.org:/export/homes /home/jh_users nfs rw,nosuid,nodev,hard,_netdev 0 0" in command
                    for command in commands)
         assert not any("exportfs" in command or "nfs-kernel-server" in command for command in commands)
 

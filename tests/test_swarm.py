@@ -137,7 +137,8 @@ def test_the_hub_of_a_swarm_runs_services_from_the_registry_with_homes_on_shared
     assert "external: true" in compose  # the Swarm's overlay network, made by tasks/swarm.py
     single = hub_files(data).files
     assert 'c.JupyterHub.spawner_class = "gpu_spawner.GpuDockerSpawner"' in single["jupyterhub_config.py"]
-    assert "external: true" not in single["docker-compose.yml"]
+    # A single server's network is made by tasks/hub.py, its bridge named for the firewall's rules.
+    assert "external: true" in single["docker-compose.yml"]
 
 
 # --- tasks/swarm.py, with recorded facts (constructed: `docker info`'s Swarm section and the files
@@ -152,11 +153,14 @@ DAEMON_JSON = ['{', '  "runtimes": {', '    "nvidia": {', '      "args": [],',
 TOOLKIT_CONFIG = ['#swarm-resource = "DOCKER_RESOURCE_GPU"', '', '[nvidia-container-cli]', 'ldconfig = "@/sbin/ldconfig"']
 
 
-def node(swarm: dict, files: dict | None = None, network: str | None = None) -> dict:
+def node(swarm: dict, files: dict | None = None, network: str | None = None,
+         network_options: dict | None = None) -> dict:
     files = {"/etc/docker/daemon.json": DAEMON_JSON, "/etc/nvidia-container-runtime/config.toml": TOOLKIT_CONFIG,
              **(files or {})}
     return {"jhgpu.facts.nvidia.NvidiaGpus": [GPU], "jhgpu.facts.docker.SwarmInfo": swarm,
             "jhgpu.facts.docker.NetworkDriver": lambda network_name=None, **_: network,
+            "jhgpu.facts.docker.NetworkOptions": lambda network_name=None, **_: (
+                network_options if network_options is not None else {"encrypted": ""}) if network else None,
             "files.FileContents": lambda path: files.get(path)}
 
 
@@ -180,7 +184,16 @@ def test_the_hubs_server_starts_the_swarm_and_advertises_its_gpus():
     assert commands.index("systemctl restart docker") < commands.index(
         "docker swarm init --advertise-addr 10.0.0.1 --listen-addr 10.0.0.1:2377")
     assert 'swarm-resource = "DOCKER_RESOURCE_GPU"' in commands.uploads["/etc/nvidia-container-runtime/config.toml"]
-    assert "docker network create --driver overlay --attachable jupyterhub-network" in commands
+    # Encrypted: the proxy's traffic to users' servers carries their cookies and tokens between nodes.
+    assert "docker network create --driver overlay --attachable --opt encrypted jupyterhub-network" in commands
+
+
+def test_an_overlay_made_unencrypted_before_is_kept_with_a_warning(caplog):
+    facts = node(MANAGER_INFO, converged_files(), network="overlay", network_options={})
+    with facts_per_host():
+        facts["jhgpu.facts.docker.SwarmInfo"] = lambda: MANAGER_INFO if _asking[-1] == HOST else WORKER_INFO
+        assert run_deploy(facts, deploy="tasks/swarm.py", groups=AS_MANAGER, **SETTINGS) == []
+    assert "network jupyterhub-network is not encrypted" in caplog.text
 
 
 def test_a_node_already_in_this_swarm_changes_nothing():
@@ -204,8 +217,9 @@ from pyinfra.api.exceptions import PyinfraError  # noqa: E402
 from recorded_hosts import fresh_host  # noqa: E402
 
 
-def preflight(release: tuple[str, str], swarm: dict, groups: dict, engine: str | None = None, **settings):
-    facts = {**fresh_host(*release), "jhgpu.facts.hub.HubContainers": [], "jhgpu.facts.docker.DockerServerVersion": engine,
+def preflight(release: tuple[str, str], swarm: dict, groups: dict, engine: str | None = None, esp: bool = True,
+              **settings):
+    facts = {**fresh_host(*release), "jhgpu.facts.server.KernelHasEsp": esp, "jhgpu.facts.hub.HubContainers": [], "jhgpu.facts.docker.DockerServerVersion": engine,
              "hardware.Cpus": 2,
              "jhgpu.facts.docker.SwarmInfo": swarm,
              # What apt would install (Debian 12: 20.10; Ubuntu 24.04's updates: 28.2), constructed.
@@ -229,6 +243,13 @@ def test_an_engine_too_old_for_gpu_swarm_is_refused_before_any_change():
 def test_a_worker_of_another_swarm_is_refused_before_any_change():
     with pytest.raises(PyinfraError, match="already belongs to another Swarm"):
         preflight(("ubuntu", "24.04"), OTHER_SWARM, AS_WORKER)
+
+
+def test_a_kernel_without_ipsec_is_refused_for_an_encrypted_network():
+    with pytest.raises(PyinfraError) as refused:
+        preflight(("ubuntu", "24.04"), INACTIVE, AS_WORKER, esp=False)
+    assert re.search(r"host '@fake/(recorded|gpu01)' cannot be a (worker|manager) of the Hub's Swarm", str(refused.value))
+    assert "setting 'swarm_encrypted_network' (of the Hub's server) needs IPsec ESP" in str(refused.value)
 
 
 def test_impossible_groups_are_refused_naming_the_host():

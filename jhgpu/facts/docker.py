@@ -91,6 +91,19 @@ class NetworkDriver(FactBase):
         return "".join(output).strip() or None
 
 
+class NetworkOptions(FactBase):
+    """The driver options of Docker network `network` ({"encrypted": ""}), or None without it."""
+
+    requires_command = "docker"
+
+    def command(self, network: str) -> str:
+        return f"docker network inspect --format '{{{{json .Options}}}}' {shlex.quote(network)} 2>/dev/null || true"
+
+    def process(self, output):
+        text = "".join(output).strip()
+        return (json.loads(text) or {}) if text else None
+
+
 class SwarmInfo(FactBase):
     """The engine's Swarm section of `docker info` ({"LocalNodeState": ..., "ControlAvailable":
     ..., "RemoteManagers": [...]}); None without Docker."""

@@ -55,8 +55,9 @@ class HubAnswers(FactBase):
 
 
 class HubAccounts(FactBase):
-    """The Hub's accounts (NativeAuthenticator's) as {name: authorized}, or None when the Hub
-    container is not running. Waits for a Hub that is still starting. The account tool speaks
+    """The Hub's accounts (NativeAuthenticator's) as {name: {"authorized": bool, "created": whether
+    the deploy made it (None before it kept a record)}}, or None when the Hub container is not
+    running. Waits for a Hub that is still starting. The account tool speaks
     JSON, so no username (a sign-up may hold any character) can pose as another."""
 
     requires_command = "docker"
@@ -71,4 +72,5 @@ class HubAccounts(FactBase):
         lines = [line.strip() for line in output if line.strip()]
         if not lines or lines[0] != "running":
             return None
-        return {account["name"]: account["authorized"] for account in json.loads(lines[-1])}
+        return {account["name"]: {"authorized": account["authorized"], "created": account.get("created")}
+                for account in json.loads(lines[-1])}

@@ -8,10 +8,10 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import operation
-from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.files import FileContents
 
 from jhgpu.facts.docker import DanglingImages, DockerImages, image_of
+from jhgpu.uploads import upload
 
 q = shlex.quote
 
@@ -53,5 +53,5 @@ def docker_daemon_json(merge, done: str, daemon_json: str = "/etc/docker/daemon.
     if merged is None:
         host.noop(f"{daemon_json} {done}")
         return
-    yield FileUploadCommand(io.StringIO(merged), daemon_json)
+    yield upload(io.StringIO(merged), daemon_json)
     yield "systemctl restart docker"

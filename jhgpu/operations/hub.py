@@ -9,15 +9,33 @@ import shlex
 from typing import Callable
 
 from pyinfra import host, logger
-from pyinfra.api import operation
-from pyinfra.api.command import FileUploadCommand
+from pyinfra.api import OperationError, operation
 
+from jhgpu.facts.docker import NetworkDriver
 from jhgpu.facts.hub import HubAccounts, HubAnswers, HubContainers, hub_health_command
 from jhgpu.hub import ACCOUNTS_REQUEST, CONFIG_DIGEST_LABEL, GENERATED_PASSWORDS
 from jhgpu.operations.docker import local_image
 from jhgpu.tls import PROXY_DIGEST_LABEL
+from jhgpu.uploads import upload
 
 q = shlex.quote
+
+
+@operation()
+def bridge_network(network: str, bridge: str):
+    """A single server's Hub network, made here and taken by Compose as external: its Linux bridge
+    has a name of its own, which the firewall's rules (jhgpu/egress.py) name, so they hold when
+    the network is made anew, and `docker compose down` leaves it and users' servers alone. A
+    network Compose made before keeps its bridge (br-<id>, which the rules read) until made anew."""
+    driver = host.get_fact(NetworkDriver, network=network)
+    if driver == "bridge":
+        host.noop(f"network {network} exists")
+        return
+    if driver:
+        raise OperationError(f"network {network} on {host.name} is a {driver} network (a Swarm's, while this host is now "
+                             "a single server): stop the Hub (docker compose down in jupyterhub_root) and users' "
+                             f"servers, remove it (docker network rm {network}) and rerun")
+    yield f"docker network create --driver bridge --opt com.docker.network.bridge.name={q(bridge)} {q(network)} >/dev/null"
 
 
 @operation()
@@ -92,7 +110,8 @@ def _runs(current: dict | None, label: str, digest: str, image: str) -> bool:
 @operation()
 def hub_accounts(container: str, db_url: str, accounts: list[str], passwords: dict[str, str], passwords_file: str,
                  data_dir: str, hub_data_dir: str):
-    """Make each declared account exist and be authorized; authorized accounts are never touched.
+    """Make each declared account exist and be authorized; authorized accounts the deploy made are
+    never touched, any other row under a declared name is replaced (files/hub-accounts.py).
 
     Nothing secret is in a command: passwords from `passwords` travel as bcrypt hashes (made
     here) in a file uploaded into the Hub's root-only data folder (`data_dir` on the host,
@@ -102,22 +121,25 @@ def hub_accounts(container: str, db_url: str, accounts: list[str], passwords: di
     import bcrypt
 
     existing = host.get_fact(HubAccounts, container=container, db_url=db_url) or {}
-    wanted = [name for name in accounts if not existing.get(name)]
-    if not wanted:
+    # A row the deploy did not make (a sign-up, even one an admin approved) loses a declared name.
+    wanted = [name for name in accounts if not (existing.get(name, {}).get("authorized")
+                                                and existing[name].get("created") is not False)]
+    unrecorded = any(row.get("created") is None for row in existing.values())  # the record starts now
+    if not wanted and not unrecorded:
         host.noop(f"the Hub has all {len(accounts)} declared account(s)")
         return
     replaced = [name for name in wanted if name in existing]
     if replaced and host.state.is_executing:
-        host.log(f"Replacing unauthorized sign-up(s) under declared account name(s) {', '.join(replaced)}: "
+        host.log(f"Replacing sign-up(s) the deploy did not make under declared account name(s) {', '.join(replaced)}: "
                  "the declared account takes the name", logger.warning)
-    request = {"accounts": wanted, "password_hashes": {
+    request = {"accounts": wanted, "declared": list(accounts), "password_hashes": {
         name: bcrypt.hashpw(passwords[name].encode(), bcrypt.gensalt()).decode() for name in wanted if name in passwords}}
     generated = f"{data_dir}/{GENERATED_PASSWORDS}"
     # Generated passwords left by an interrupted run are recorded first.
     record = (f"umask 077 && if [ -s {q(generated)} ]; then cat {q(generated)} >> {q(passwords_file)}"
               f" && chmod 600 {q(passwords_file)}; fi && rm -f {q(generated)}")
     yield record
-    yield FileUploadCommand(io.StringIO(json.dumps(request)), f"{data_dir}/{ACCOUNTS_REQUEST}")
+    yield upload(io.StringIO(json.dumps(request)), f"{data_dir}/{ACCOUNTS_REQUEST}")
     yield (f"docker exec {q(container)} jupytergpu-hub-accounts {q(db_url)} ensure"
            f" {q(f'{hub_data_dir}/{ACCOUNTS_REQUEST}')} {q(f'{hub_data_dir}/{GENERATED_PASSWORDS}')}")
     yield record

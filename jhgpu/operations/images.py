@@ -12,12 +12,13 @@ import tempfile
 
 from pyinfra import host
 from pyinfra.api import operation
-from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.command import StringCommand
 from pyinfra.facts.files import FileContents
 
 from jhgpu.facts.files import TreeDigest, TreeDigests
 from jhgpu.images import DIGEST_LABEL, ImageBuild, build_command, input_digest, is_local_repo
 from jhgpu.operations.docker import local_image
+from jhgpu.uploads import upload
 
 q = shlex.quote
 
@@ -62,7 +63,7 @@ def docker_stacks_checkout(repo: str, ref: str, dest: str, patches_dir: str, mar
     yield f"rm -rf {q(new)} && mkdir -p {q(new)}"
     if is_local_repo(repo):
         archive = f"{dest}.tar"
-        yield FileUploadCommand(git_archive(repo, ref), archive)
+        yield upload(git_archive(repo, ref), archive)
         yield f"tar -x -C {q(new)} -f {q(archive)} && rm -f {q(archive)}"
     else:
         yield (f"git_dir=$(mktemp -d) && git -C \"$git_dir\" init -q"

@@ -4,17 +4,20 @@ Swarm's registry (tasks/image_registry.py). Decisions are jhgpu/swarm.py's."""
 from __future__ import annotations
 
 import io
+import json
 import shlex
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, OperationError, StringCommand, operation
-from pyinfra.api.command import FileUploadCommand, MaskString
+from pyinfra import logger
+from pyinfra.api import FunctionCommand, OperationError, operation
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.facts.files import FileContents
 
 from jhgpu.facts.hub import HubContainers
-from jhgpu.facts.docker import NetworkDriver, SwarmInfo
+from jhgpu.facts.docker import NetworkDriver, NetworkOptions, SwarmInfo
 from jhgpu.operations.docker import local_image
 from jhgpu.swarm import SWARM_PORT, in_registry, membership, pushed_ref, toolkit_config_with_swarm_resource
+from jhgpu.uploads import upload
 
 q = shlex.quote
 TOOLKIT_CONFIG = "/etc/nvidia-container-runtime/config.toml"
@@ -30,7 +33,7 @@ def nvidia_reads_swarm_resources(config: str = TOOLKIT_CONFIG):
         host.noop("the NVIDIA runtime reads Swarm's GPU assignment")
         return
     yield f"mkdir -p {q(config.rsplit('/', 1)[0])}"  # the toolkit's packages make it; be sure
-    yield FileUploadCommand(io.StringIO(changed), config)
+    yield upload(io.StringIO(changed), config)
 
 
 @operation()
@@ -42,18 +45,37 @@ def swarm_initialised(role: str, advertise: str, manager_address: str):
     yield f"docker swarm init --advertise-addr {q(advertise)} --listen-addr {q(advertise)}:{SWARM_PORT}"
 
 
+JOINED: set[str] = set()  # the hosts that joined the Swarm in this run: its join token is rotated after
+
+
+def _as_deployed(node) -> dict:
+    """The connector arguments (sudo and the like) `node`'s operations run with: commands a
+    function runs itself get none by default."""
+    arguments, _ = pop_global_arguments(node.state, node, {})
+    return {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments and key != "_stdin"}
+
+
 def _join(manager, advertise: str, manager_address: str) -> None:
-    """Runs when the operation executes, after the manager's init: the join token goes from the
-    manager to this host in memory, masked in every log."""
-    status, output = manager.run_shell_command("docker swarm join-token -q worker", print_output=False)
+    """Runs when the operation executes, after the manager's init. The join token goes from the
+    manager to this host's Docker engine in memory and on standard input: `docker swarm join
+    --token` would put it in the process list (and sudo's log), so the engine's API is asked
+    directly, through its socket."""
+    status, output = manager.run_shell_command("docker swarm join-token -q worker", print_output=False,
+                                               **_as_deployed(manager))
     token = output.stdout.strip() if status else ""
     if not token:
         raise OperationError(f"could not read the Swarm's join token on {manager.name}: {output.stderr}")
-    command = StringCommand("docker swarm join --advertise-addr", q(advertise), "--token", MaskString(token),
-                            f"{q(manager_address)}:{SWARM_PORT}")
-    status, output = host.run_shell_command(command, print_output=False)
-    if not status:
-        raise OperationError(f"{host.name} could not join the Swarm at {manager_address}: {output.stderr}")
+    request = json.dumps({"ListenAddr": f"{advertise}:{SWARM_PORT}", "AdvertiseAddr": advertise,
+                          "RemoteAddrs": [f"{manager_address}:{SWARM_PORT}"], "JoinToken": token})
+    status, output = host.run_shell_command(
+        "curl -sS --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' --data-binary @-"
+        " -w '\\nHTTP %{http_code}\\n' http://localhost/swarm/join", _stdin=request, print_output=False,
+        **_as_deployed(host))
+    answer = output.stdout.strip().splitlines()
+    if not status or not answer or answer[-1] != "HTTP 200":
+        said = " ".join(answer[:-1]) or output.stderr
+        raise OperationError(f"{host.name} could not join the Swarm at {manager_address}: {said}")
+    JOINED.add(host.name)
 
 
 @operation()
@@ -66,19 +88,37 @@ def swarm_joined(role: str, advertise: str, manager, manager_address: str):
 
 
 @operation()
-def overlay_network(network: str):
+def join_token_rotated():
+    """A new worker join token, once workers joined (run with `_if=workers_joined`): the one
+    they used, which went over the wire, joins nothing any more. Nodes in the Swarm stay."""
+    yield "docker swarm join-token --rotate -q worker >/dev/null"
+
+
+def workers_joined() -> bool:
+    return bool(JOINED)
+
+
+@operation()
+def overlay_network(network: str, encrypted: bool):
     """The network the Hub and users' servers share across nodes: attachable, so the Hub's
-    Compose container joins it. A bridge of that name (a single server's Hub) is refused: users'
-    servers on it would lose the Hub."""
+    Compose container joins it, and `encrypted` (IPsec between nodes). A bridge of that name (a
+    single server's Hub) is refused: users' servers on it would lose the Hub. An existing overlay
+    is kept as it is, encrypted or not: making it anew stops every user's server."""
     driver = host.get_fact(NetworkDriver, network=network)
     if driver == "overlay":
+        if encrypted and "encrypted" not in (host.get_fact(NetworkOptions, network=network) or {}):
+            host.log(f"Warning: network {network} is not encrypted (made before swarm_encrypted_network): traffic "
+                     "between nodes crosses the LAN in clear. To encrypt it, stop users' servers and the Hub "
+                     f"(docker compose down in jupyterhub_root), remove it (docker network rm {network}) and rerun",
+                     logger.warning)
         host.noop(f"network {network} spans the Swarm")
         return
     if driver:
         raise OperationError(f"network {network} on {host.name} is a {driver} network (this server's Hub before the "
                              "Swarm): stop users' servers and the Hub (docker compose down in jupyterhub_root), "
                              f"remove it (docker network rm {network}) and rerun")
-    yield f"docker network create --driver overlay --attachable {q(network)}"
+    yield (f"docker network create --driver overlay --attachable{' --opt encrypted' if encrypted else ''}"
+           f" {q(network)}")
 
 
 @operation()
