@@ -21,6 +21,12 @@ users_home_root = "/home/jh_users"
 # Data shared read-only with every user (~/SHARED). Must be a folder under /mnt.
 shared_data_dir = "/mnt/shared"
 
+# Groups whose members share a writable folder, mounted at ~/teams/<group> in their servers
+# only (a group's members from hub_groups, or from the directory with hub_auth "ldap").
+team_folders = []
+# Where those folders live, one per group (root's, 0700: no host account lists them). Absolute.
+team_folders_root = "/home/jh_teams"
+
 # --- Docker ----------------------------------------------------------------------------------
 
 # Where Docker and Compose come from: "distro" (the OS archive: docker.io, plus Compose v2 on
@@ -194,12 +200,54 @@ hub_passwords = {}
 # File on the host (root's, mode 0600) where generated initial passwords are written.
 hub_passwords_file = "/root/jupyterhub-initial-passwords.txt"
 
+# The Hub's groups with hub_auth "native": {"vision": ["alice", "carol"]} (with "ldap", the
+# directory's groups). They decide team_folders.
+hub_groups = {}
+
 # Wrong passwords in a row after which an account's logins are refused, even with the right
 # password, for hub_login_lockout_seconds: guessing passwords over the network stalls. None: no
 # lockout. (The Hub counts in memory: a Hub restart clears the count.)
 hub_login_attempts = 5
 # How long such an account stays locked, in seconds.
 hub_login_lockout_seconds = 600
+
+# --- Logins from the lab's directory -------------------------------------------------------------
+
+# Who logs in: "native" (the accounts above and those admins add, passwords kept by the Hub) or
+# "ldap" (your LDAP directory or Active Directory: its people, passwords and groups). With "ldap",
+# hub_users, hub_passwords, sign-ups and hub_login_attempts do not apply; hub_admin_users stay
+# admins (they must be in the directory), beside ldap_admin_groups. Users keep their folders
+# across a switch when their directory name is their account name.
+hub_auth = "native"
+# "ldap": the directory server's name, as its certificate names it (or its address).
+ldap_server = None
+# How the connection is encrypted before any password is sent: "starttls" (LDAP's port, upgraded)
+# or "ldaps" (TLS from the start). There is no unencrypted mode.
+ldap_tls = "starttls"
+# The server's port; None: 389 with "starttls", 636 with "ldaps".
+ldap_port = None
+# A PEM file on the machine running pyinfra: the CA that signed the directory's certificate.
+# None: the CAs the Hub's image trusts (Debian's ca-certificates, plus build_ca_certificates).
+ldap_ca_certificate = None
+# How a login name becomes the person's entry: a DN template, "{username}" standing for the name
+# ("uid={username},ou=people,dc=lab,dc=example")...
+ldap_bind_dn_template = None
+# ...or a search: under ldap_user_search_base ("ou=people,dc=lab,dc=example")...
+ldap_user_search_base = None
+# ...for the entry whose attribute of this name is the login name ("sAMAccountName" in AD)...
+ldap_user_attribute = "uid"
+# ...as this service account (None: an anonymous search)...
+ldap_search_user_dn = None
+# ...whose password is in this file on the machine running pyinfra: it reaches only the Hub's
+# root-only data folder, never a command line, a log or the Hub's image.
+ldap_search_password_file = None
+# Where the directory's groups are ("ou=groups,dc=lab,dc=example"): a person's groups (their cn)
+# become the Hub's groups at every login. None: no groups.
+ldap_group_search_base = None
+# Groups (cn) whose members may log in; []: everyone the directory knows.
+ldap_allowed_groups = []
+# Groups (cn) whose members are the Hub's admins, beside hub_admin_users.
+ldap_admin_groups = []
 
 # --- Users' servers ------------------------------------------------------------------------------
 

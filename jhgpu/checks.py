@@ -72,6 +72,20 @@ def one_of(*choices: str) -> Callable[[Any], None]:
     return check
 
 
+def groups_of(group_name: Callable[[Any], None], member: Callable[[Any], None]) -> Callable[[Any], None]:
+    """{group name: [member, ...]}, each name and member checked."""
+    def check(value):
+        is_type(dict)(value)
+        for name, members in value.items():
+            try:
+                group_name(name)
+                list_of(member)(members)
+            except Invalid as error:
+                raise Invalid(f"group {name!r}: {error}") from None
+
+    return check
+
+
 def matches(pattern: str, meaning: str) -> Callable[[Any], None]:
     def check(value):
         is_type(str)(value)

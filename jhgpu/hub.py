@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jinja2
 
+from jhgpu.auth import LDAP_AUTHENTICATOR_VERSION, auth_context
 from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.images import ImageBuild, image_ref, offered_images
 from jhgpu.swarm import swarm_hub_context
@@ -23,7 +24,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accounts.py"
 # The Hub's spawner, and the allocator it imports (this package's, copied as it is).
 HUB_MODULES = (Path(__file__).resolve().parent.parent / "files" / "gpu_spawner.py",
-               Path(__file__).resolve().parent / "gpu_allocation.py")
+               Path(__file__).resolve().parent / "gpu_allocation.py",
+               Path(__file__).resolve().parent.parent / "files" / "directory_auth.py")
 
 CONFIG_DIGEST_LABEL = "org.jupytergpu.hub-config-digest"
 ROOT_LABEL = "org.jupytergpu.jupyterhub-root"
@@ -157,6 +159,7 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) ->
         "dockerspawner_version": DOCKERSPAWNER_VERSION,
         "nativeauthenticator_version": NATIVEAUTHENTICATOR_VERSION,
         "idle_culler_version": IDLE_CULLER_VERSION,
+        "ldapauthenticator_version": LDAP_AUTHENTICATOR_VERSION,
         "extra_ca_certificates": bool(data.build_ca_certificates),
         "hub_image": names.image,
         "hub_container": names.container,
@@ -181,6 +184,11 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) ->
         "min_password_length": MIN_PASSWORD_LENGTH,
         "login_attempts": data.hub_login_attempts or 0,  # NativeAuthenticator's 0: no lockout
         "login_lockout_seconds": data.hub_login_lockout_seconds,
+        "admin_users": sorted(data.hub_admin_users),
+        "load_groups": {name: {"users": sorted(members)} for name, members in sorted(data.hub_groups.items())},
+        "team_folders": sorted(data.team_folders),
+        "team_folders_root": data.team_folders_root,
+        **auth_context(data, f"{HUB_HOME}/{HUB_DATA_DIR}"),
         "images": images,
         "default_image": next(iter(images.values()), None),
         "users_home_root": data.users_home_root,

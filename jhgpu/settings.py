@@ -17,10 +17,11 @@ from pyinfra.api.arguments import all_global_arguments
 from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
-from jhgpu.checks import (ACCOUNT_NAME, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
+from jhgpu.checks import (ACCOUNT_NAME, groups_of, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
                           domain_name, domain_or_address, git_repo, image_archive, local_file, ip_address, ipv4_network, is_type, list_of,
                           local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
                           passwords, path_under, pem_certificates, url)
+from jhgpu.auth import AUTH_MODES, LDAP, LDAP_TLS
 from jhgpu.cuda import chain_cuda, judge_driver
 from jhgpu.images import is_local_repo
 from jhgpu.nvidia import FLAVOURS
@@ -35,6 +36,8 @@ class SettingsError(PyinfraError):
 
 # --- the settings -------------------------------------------------------------------------------
 
+GROUP_NAME = matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "a group name (letters, digits, '.', '_', '-')")
+LDAP_DN = matches(r"[^\n=]+=[^\n]+", "an LDAP DN like 'ou=people,dc=lab,dc=example'")
 UNIX_NAME = matches(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name (lowercase, up to 32 characters)")
 
 SETTINGS: dict[str, Callable[[Any], None]] = {
@@ -42,6 +45,8 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "jupyterhub_root": absolute_path,
     "users_home_root": absolute_path,
     "shared_data_dir": path_under("/mnt"),
+    "team_folders": list_of(GROUP_NAME),
+    "team_folders_root": absolute_path,
     "docker_source": one_of("distro", "docker-ce"),
     "docker_ce_repo_url": url,
     "compose_project_name": matches(
@@ -78,6 +83,20 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "hub_passwords_file": absolute_path,
     "hub_login_attempts": optional(number_in(1, None, int)),
     "hub_login_lockout_seconds": number_in(1, None, int),
+    "hub_groups": groups_of(GROUP_NAME, ACCOUNT_NAME),
+    "hub_auth": one_of(*AUTH_MODES),
+    "ldap_server": optional(domain_or_address),
+    "ldap_tls": one_of(*LDAP_TLS),
+    "ldap_port": optional(number_in(1, 65535)),
+    "ldap_ca_certificate": optional(pem_certificates),
+    "ldap_bind_dn_template": optional(matches(r"[^\n]*\{username\}[^\n]*", "a DN with {username} in it")),
+    "ldap_user_search_base": optional(LDAP_DN),
+    "ldap_user_attribute": matches(r"[A-Za-z][A-Za-z0-9-]*", "an LDAP attribute name"),
+    "ldap_search_user_dn": optional(LDAP_DN),
+    "ldap_search_password_file": optional(local_file),
+    "ldap_group_search_base": optional(LDAP_DN),
+    "ldap_allowed_groups": list_of(GROUP_NAME),
+    "ldap_admin_groups": list_of(GROUP_NAME),
     "gpu_allocation": one_of("exclusive", "shared"),
     "max_gpus_per_user": number_in(1),
     "user_gpus": number_in(0),
@@ -109,7 +128,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
 }
 
 # Folders the deploy owns with different owners and modes: none may hold another.
-SEPARATE_FOLDERS = ("jupyterhub_root", "users_home_root", "shared_data_dir")
+SEPARATE_FOLDERS = ("jupyterhub_root", "users_home_root", "shared_data_dir", "team_folders_root")
 
 
 def pyinfra_data_names() -> set[str]:
@@ -182,6 +201,34 @@ def _storage_problems(data: dict[str, Any]) -> list[str]:
             for name in ("nfs_server", "nfs_homes_export", "nfs_shared_export") if not data[name]]
 
 
+def _group_problems(data: dict[str, Any]) -> list[str]:
+    problems = [f"setting 'team_folders' lists {name!r} twice" for index, name in enumerate(data["team_folders"])
+                if name in data["team_folders"][:index]]
+    if data["hub_groups"] and data["hub_auth"] != "native":
+        problems.append(f"setting 'hub_groups' applies to hub_auth = 'native' only: with {data['hub_auth']!r}, "
+                        "groups come from the directory")
+    return problems
+
+
+def _ldap_problems(data: dict[str, Any]) -> list[str]:
+    """Settings that only make sense together, for hub_auth "ldap" (and leftovers otherwise)."""
+    if data["hub_auth"] != LDAP:
+        return []
+    problems = []
+    if not data["ldap_server"]:
+        problems.append("setting 'ldap_server' is needed with hub_auth = 'ldap'")
+    template, search_base = data["ldap_bind_dn_template"], data["ldap_user_search_base"]
+    if bool(template) == bool(search_base):
+        problems.append("settings 'ldap_bind_dn_template' and 'ldap_user_search_base': set exactly one (how a login "
+                        "name becomes the person's entry) with hub_auth = 'ldap'")
+    if bool(data["ldap_search_user_dn"]) != bool(data["ldap_search_password_file"]):
+        problems.append("settings 'ldap_search_user_dn' and 'ldap_search_password_file' go together (the service "
+                        "account and its password)")
+    if (data["ldap_allowed_groups"] or data["ldap_admin_groups"]) and not data["ldap_group_search_base"]:
+        problems.append("setting 'ldap_group_search_base' is needed for ldap_allowed_groups and ldap_admin_groups")
+    return problems
+
+
 def problems_in(data: dict[str, Any]) -> list[str]:
     """Every problem in one host's data, as 'setting: problem' lines."""
     problems = []
@@ -206,6 +253,8 @@ def problems_in(data: dict[str, Any]) -> list[str]:
         problems.extend(_gpu_problems(data))
         problems.extend(tls_problems(data))
         problems.extend(_storage_problems(data))
+        problems.extend(_ldap_problems(data))
+        problems.extend(_group_problems(data))
     return problems
 
 

@@ -12,6 +12,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Hostname
 from pyinfra.operations import files
 
+from jhgpu.auth import ldap_uploads
 from jhgpu.facts.nvidia import NvidiaGpus
 from jhgpu.fleet import advertise_address, role, worker_hosts
 from jhgpu.gpu_allocation import allocatable_gpus
@@ -53,6 +54,9 @@ files.put(name="Record the declared accounts", src=StringIO(json.dumps(ever_decl
 files.directory(name="Create the Hub image's build folder", path=build.context, user=user, group=user)
 written = [files.put(name=f"Write {path}", src=StringIO(content), dest=f"{root}/{path}", user=user, group=user,
                      mode="644") for path, content in rendered.files.items()]
+# The directory's CA and the service account's password (hub_auth "ldap"): root's, read at start.
+written += [files.put(name=f"Upload {local} into the Hub's data folder", src=local, dest=f"{root}/{HUB_DATA_DIR}/{name}",
+                      user="root", group="root", mode="600") for local, name in ldap_uploads(host.data).items()]
 files.put(name="Upload the Hub's account tool", src=str(ACCOUNTS_SCRIPT),
           dest=f"{build.context}/hub-accounts.py", user=user, group=user, mode="755")
 for module in HUB_MODULES:

@@ -62,6 +62,9 @@ if node_role != SINGLE:
     if host.data.user_cpu_limit and cpus and host.data.user_cpu_limit > cpus:  # Swarm refuses such a task
         swarm_problems.append(f"setting 'user_cpu_limit' {host.data.user_cpu_limit} is more than this host's {cpus} "
                               "CPUs: Swarm would refuse every server placed here")
+    if host.data.team_folders:
+        swarm_problems.append("setting 'team_folders' is not supported with gpu_workers yet: the folders would not "
+                              "be shared between nodes")
     if hub_host(host).data.swarm_encrypted_network and not host.get_fact(KernelHasEsp):
         swarm_problems.append("setting 'swarm_encrypted_network' (of the Hub's server) needs IPsec ESP, which this "
                               "host's kernel lacks (no esp4 module): boot a kernel with it, or set it to False")

@@ -35,6 +35,8 @@ class Hub(DeployedHub):
         super().__init__(host, tmp, {**testbed.testbed_settings(tmp), "gpu_enabled": False,
                                      "hub_users": ["alice", "bob"], "hub_passwords": {"alice": self.alice_password},
                                      "user_pids_limit": PIDS_LIMIT,
+                                     "hub_groups": {"vision": ["admin", "alice"], "nlp": ["bob"]},
+                                     "team_folders": ["vision", "nlp"],
                                      **host.add_sudo_user()})  # deployed through sudo, which logs every command
 
     def generated_passwords(self) -> dict[str, str]:
@@ -143,6 +145,21 @@ def test_another_user_cannot_see_the_first_users_files(hub, browser):
     assert peek.returncode != 0 and "Permission denied" in peek.stderr
 
 
+def test_a_team_folder_is_shared_by_its_members_and_seen_by_nobody_else(hub, browser):
+    """alice and the admin are in vision, bob in nlp (hub_groups); each group has a team folder."""
+    hub.host.ssh("docker exec -u jovyan jupyter-alice sh -c 'echo from alice > ~/teams/vision/plan.txt'")
+    admin = log_in(browser, hub, "admin", hub.generated_passwords()["admin"])
+    start_server(admin, hub, "admin", "Python (SciPy)")
+    hub.host.ssh("docker exec -u jovyan jupyter-admin sh -c 'echo edited by admin >> ~/teams/vision/plan.txt'")
+    read = hub.host.ssh("docker exec -u jovyan jupyter-alice cat /home/jovyan/teams/vision/plan.txt").stdout
+    assert read == "from alice\nedited by admin\n"
+    assert hub.host.ssh("docker exec -u jovyan jupyter-bob ls /home/jovyan/teams").stdout.split() == ["nlp"]
+    assert hub.host.ssh("docker exec -u jovyan jupyter-bob sh -c 'echo x > ~/teams/nlp/notes.txt'").returncode == 0
+    # On the host: the team's, every member's server running as uid 1000; the root, root's alone.
+    assert hub.host.ssh("stat -c '%u %g %a' /home/jh_teams /home/jh_teams/vision /home/jh_teams/vision/plan.txt"
+                        ).stdout.split("\n")[:3] == ["0 0 700", "1000 100 2770", "1000 100 644"]
+
+
 def test_a_users_container_is_isolated_from_the_host_the_hub_and_other_users(hub):
     def in_alice(command: str):
         return hub.host.ssh(f"docker exec -u jovyan jupyter-alice sh -c {shlex.quote(command)}", check=False)
@@ -154,10 +171,10 @@ def test_a_users_container_is_isolated_from_the_host_the_hub_and_other_users(hub
     assert settings["PidsLimit"] == PIDS_LIMIT
     assert in_alice("grep CapEff /proc/self/status").stdout.split() == ["CapEff:", "0000000000000000"]
     assert in_alice("test -e /var/run/docker.sock").returncode != 0  # no Docker socket: no way to the host
-    # Its mounts are its own ~/work, its home volume and SHARED (read-only): no other user's
-    # folder, no Hub database.
+    # Its mounts are its own ~/work, its home volume, SHARED (read-only) and its group's team
+    # folder: no other user's folder or other group's, no Hub database.
     mounts = {m["Destination"]: m for m in json.loads(hub.inspect("jupyter-alice", "{{json .Mounts}}"))}
-    assert set(mounts) == {"/home/jovyan", "/home/jovyan/work", "/home/jovyan/SHARED"}
+    assert set(mounts) == {"/home/jovyan", "/home/jovyan/work", "/home/jovyan/SHARED", "/home/jovyan/teams/vision"}
     assert mounts["/home/jovyan/work"]["Source"] == f"{HOMES}/alice" and mounts["/home/jovyan/SHARED"]["RW"] is False
     assert in_alice("touch ~/SHARED/mine").returncode != 0
     # No other user's server answers alice, whatever bob runs in it: a web server of his own,
@@ -202,6 +219,16 @@ def test_a_fork_bomb_stops_at_its_container_and_worker_processes_still_run(hub):
                        "    block.buf[0] = i; value = block.buf[0]; block.close(); block.unlink(); return value\n"
                        "with mp.Pool(4) as pool:\n    print(sum(pool.map(work, range(8))))\n")
     assert workers.stdout.strip() == "28", workers.stdout + workers.stderr
+    # TensorBoard, started by the user in their TensorFlow server, serves them.
+    hub.host.ssh("docker exec -d -u jovyan jupyter-alice sh -c"
+                 " 'tensorboard --logdir /tmp/runs --host 127.0.0.1 --port 6006 > /tmp/tensorboard.log 2>&1'")
+    fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:6006/', timeout=5).status)"
+    deadline = time.monotonic() + 90
+    while in_alice(fetch).stdout.strip() != "200":
+        if time.monotonic() > deadline:
+            raise AssertionError("TensorBoard never answered: " + hub.host.ssh(
+                "docker exec jupyter-alice tail -20 /tmp/tensorboard.log", check=False).stdout)
+        time.sleep(1)
 
 
 def test_stopping_a_server_removes_its_container_but_not_the_files(hub, browser):
@@ -563,7 +590,8 @@ def test_users_containers_cannot_reach_a_blocked_address(hub):
 @pytest.mark.parametrize("restart", ["the Docker daemon", "the whole host"])
 def test_the_hub_comes_back_by_itself_with_every_account_and_file(hub, browser, restart):
     generated = hub.generated_passwords()
-    files = f"find {HOMES} /home/jupyterhub/JupyterHubGPU/data -type f -not -name '*.sqlite*' -exec sha256sum {{}} + | sort"
+    files = (f"find {HOMES} /home/jh_teams /home/jupyterhub/JupyterHubGPU/data -type f -not -name '*.sqlite*'"
+             " -exec stat -c '%u %g %a %n' {} + -exec sha256sum {} + | sort")
     before = hub.host.ssh(files).stdout
     if restart == "the Docker daemon":
         hub.host.ssh("systemctl restart docker")

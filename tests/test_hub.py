@@ -100,11 +100,11 @@ def test_a_hub_without_known_gpus_starts_cpu_only_servers():
     assert spawner.gpus == [] and spawner.default_gpus == 0
 
 
-def test_the_hub_image_carries_the_spawner_and_its_allocator():
+def test_the_hub_image_carries_the_spawner_its_allocator_and_the_directory_logins():
     dockerfile = files()["hub-image/Dockerfile"]
-    assert "COPY gpu_allocation.py gpu_spawner.py /opt/jupytergpu/" in dockerfile
+    assert "COPY gpu_allocation.py gpu_spawner.py directory_auth.py /opt/jupytergpu/" in dockerfile
     assert "ENV PYTHONPATH=/opt/jupytergpu" in dockerfile
-    assert sorted(module.name for module in HUB_MODULES) == ["gpu_allocation.py", "gpu_spawner.py"]
+    assert sorted(module.name for module in HUB_MODULES) == ["directory_auth.py", "gpu_allocation.py", "gpu_spawner.py"]
     assert all(module.is_file() for module in HUB_MODULES)
 
 
@@ -137,14 +137,39 @@ def test_the_work_folder_is_made_for_the_notebook_user_and_existing_ones_are_lef
     if os.geteuid() != 0:
         pytest.skip("chown needs root (the test suite runs as root, like its Docker engine)")
     hook = hub_config(users_home_root=str(tmp_path)).Spawner.pre_spawn_hook
-    hook(SimpleNamespace(escaped_name="alice"))
+    hook(spawner_of("alice"))
     made = (tmp_path / "alice").stat()
     assert (made.st_uid, made.st_gid, oct(made.st_mode & 0o777)) == (NOTEBOOK_UID, NOTEBOOK_GID, "0o700")
 
     (tmp_path / "bob").mkdir(mode=0o755)
-    hook(SimpleNamespace(escaped_name="bob"))
+    hook(spawner_of("bob"))
     kept = (tmp_path / "bob").stat()
     assert (kept.st_uid, oct(kept.st_mode & 0o777)) == (0, "0o755")
+
+
+def spawner_of(name: str, groups=(), volumes=None) -> SimpleNamespace:
+    """What the pre-spawn hook sees of a user's spawner."""
+    user = SimpleNamespace(groups=[SimpleNamespace(name=group) for group in groups])
+    return SimpleNamespace(escaped_name=name, user=user, volumes=dict(volumes or {}))
+
+
+def test_a_team_folder_is_mounted_into_its_members_servers_only(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root (the test suite runs as root, like its Docker engine)")
+    config = hub_config(users_home_root=str(tmp_path), team_folders=["vision", "nlp"], team_folders_root="/srv/teams",
+                        hub_groups={"vision": ["alice", "carol"], "nlp": ["bob"], "alumni": ["dave"]})
+    assert config.JupyterHub.load_groups == {"alumni": {"users": ["dave"]}, "nlp": {"users": ["bob"]},
+                                             "vision": {"users": ["alice", "carol"]}}
+    base = config.DockerSpawner.volumes
+    alice = spawner_of("alice", ["vision", "alumni"], base)
+    config.Spawner.pre_spawn_hook(alice)
+    assert alice.volumes == {**base, "/srv/teams/vision": "/home/jovyan/teams/vision"}
+    bob = spawner_of("bob", ["nlp"], base)
+    config.Spawner.pre_spawn_hook(bob)
+    assert "/srv/teams/vision" not in bob.volumes and bob.volumes["/srv/teams/nlp"] == "/home/jovyan/teams/nlp"
+    dave = spawner_of("dave", ["alumni"], base)  # a group without a folder
+    config.Spawner.pre_spawn_hook(dave)
+    assert dave.volumes == base
 
 
 def test_limits_and_idle_culling_follow_the_settings():

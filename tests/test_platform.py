@@ -195,3 +195,12 @@ def test_uploads_through_sudo_pass_through_a_folder_of_the_login_users_own():
     first_upload = next(i for i, c in enumerate(commands) if c.startswith("PUT ") or "pyinfra-" in c)
     assert folder < first_upload
     assert not any("/tmp/pyinfra-" in c for c in commands)
+
+
+def test_team_folders_are_made_for_the_notebook_user_in_a_root_only_folder():
+    commands = run_deploy(fresh_host(), team_folders=["vision"], gpu_enabled=False)
+    root = commands.index("mkdir -p /home/jh_teams")
+    assert commands[root + 1:root + 3] == ["chmod 700 /home/jh_teams", "chown root:root /home/jh_teams"]
+    team = commands.index("mkdir -p /home/jh_teams/vision")
+    assert commands[team + 1:team + 3] == ["chmod 2770 /home/jh_teams/vision", "chown 1000:100 /home/jh_teams/vision"]
+    assert "mkdir -p /home/jh_teams" not in run_deploy(fresh_host(), gpu_enabled=False)  # no team folders: no root

@@ -248,3 +248,16 @@ def test_an_explicit_branch_below_a_cuda_13_image_is_refused_in_the_settings():
 ])
 def test_unsafe_paths_addresses_and_names_are_refused(overrides, expected):
     assert expected in refused(**overrides)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"team_folders": ["../etc"]}, "setting 'team_folders' item 0: must be a group name"),
+    ({"team_folders": ["vision", "vision"]}, "setting 'team_folders' lists 'vision' twice"),
+    ({"team_folders_root": "/home/jh_users/teams"}, "users_home_root (/home/jh_users) and team_folders_root"),
+    ({"hub_groups": {"vision": ["Alice Smith"]}}, "setting 'hub_groups' group 'vision'"),
+    ({"hub_groups": {"a/b": ["alice"]}}, "setting 'hub_groups' group 'a/b': must be a group name"),
+])
+def test_unsafe_team_folders_and_groups_are_refused(bad, message):
+    with pytest.raises(SettingsError) as refused:
+        validate("gpu01", {**default_settings(), **bad})
+    assert "gpu01" in str(refused.value) and message in str(refused.value)

@@ -264,3 +264,8 @@ def test_a_cpu_limit_beyond_a_nodes_cpus_is_refused():
 
 def test_a_new_enough_worker_passes():
     assert preflight(("ubuntu", "24.04"), INACTIVE, AS_WORKER, user_cpu_limit=2) == []
+
+
+def test_team_folders_are_refused_in_a_swarm_for_now():
+    with pytest.raises(PyinfraError, match="setting 'team_folders' is not supported with gpu_workers yet"):
+        preflight(("ubuntu", "24.04"), INACTIVE, AS_WORKER, team_folders=["vision"])

@@ -35,6 +35,7 @@ def test_ca(folder: Path, names: list[str], addresses: list[str] = (), name: str
           .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
           .not_valid_after(now + datetime.timedelta(days=30))
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
                                        key_encipherment=False, data_encipherment=False, key_agreement=False,
                                        encipher_only=False, decipher_only=False), critical=True)
@@ -44,6 +45,8 @@ def test_ca(folder: Path, names: list[str], addresses: list[str] = (), name: str
               .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
               .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
+              # As real CAs issue them; Python 3.13's strict verification requires it.
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
               .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
     files = {"ca": folder / f"{name}-ca.pem", "certificate": folder / f"{name}.pem", "key": folder / f"{name}.key"}

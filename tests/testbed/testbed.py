@@ -289,13 +289,18 @@ CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile
 """
 
 
-def _standin_image(name: str, dockerfile: str) -> str:
-    """An image standing in for an official one, built once on the Debian base from `dockerfile`."""
+def _standin_image(name: str, dockerfile: str, files: dict[str, str] | None = None) -> str:
+    """An image standing in for an official one, built once on the Debian base from `dockerfile`
+    (and `files`, {name: text}, executable, in its build context)."""
     base = base_image(IMAGES_SUITE)
-    ref = f"{LABEL}-{name}:{_digest(base, dockerfile)}"
+    files = files or {}
+    ref = f"{LABEL}-{name}:{_digest(base, dockerfile, *(f'{k}={v}' for k, v in sorted(files.items())))}"
     if not image_exists(ref):
         with tempfile.TemporaryDirectory() as context:
             Path(context, "Dockerfile").write_text(dockerfile)
+            for file_name, text in files.items():
+                Path(context, file_name).write_text(text)
+                Path(context, file_name).chmod(0o755)
             docker("build", "--build-arg", f"BASE_IMAGE={base}", "-t", ref, context, capture=False,
                    env={**os.environ, "DOCKER_BUILDKIT": "0"})
     return ref
