@@ -16,6 +16,7 @@ from pyinfra.operations import files
 
 from jhgpu.fleet import is_worker
 from jhgpu.hub import NOTEBOOK_GID, NOTEBOOK_UID
+from jhgpu.operations.server import folder_owned_by_ids
 
 user = host.data.jupyterhub_user
 
@@ -32,5 +33,5 @@ for path, owner, group, mode in FOLDERS:
 
 if not is_worker(host):
     for team in host.data.team_folders:  # never emptied or removed: a group dropped keeps its files
-        files.directory(name=f"Create the team folder of {team}", path=f"{host.data.team_folders_root}/{team}",
-                        user=str(NOTEBOOK_UID), group=str(NOTEBOOK_GID), mode="2770")
+        folder_owned_by_ids(name=f"Create the team folder of {team}", path=f"{host.data.team_folders_root}/{team}",
+                            uid=NOTEBOOK_UID, gid=NOTEBOOK_GID, mode="2770")

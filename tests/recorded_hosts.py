@@ -171,6 +171,7 @@ def fresh_host(distro: str = "ubuntu", version: str = "20.04") -> dict[str, Any]
         "jhgpu.facts.iptables.WallRules": lambda chains, network=None, bridge=None, hub=None, proxy=None: None,
         "jhgpu.facts.docker.NetworkDriver": lambda network: None,
         "jhgpu.facts.server.HostAddresses": [],
+        "jhgpu.facts.files.FolderIds": lambda path: None,
         # Ubuntu's and Debian's kernels build esp4 as a module (kernel/net/ipv4/esp4.ko).
         "jhgpu.facts.server.KernelHasEsp": True,
         "jhgpu.facts.hub.HubAccounts": lambda container, db_url: None,

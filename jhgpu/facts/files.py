@@ -1,4 +1,4 @@
-"""Facts about folders: digests of what a build would see.
+"""Facts about folders: digests of what a build would see, owners by number.
 """
 
 from __future__ import annotations
@@ -37,3 +37,14 @@ class TreeDigests(FactBase):
             if path:
                 digests[path] = digest.strip() or None
         return digests
+
+
+class FolderIds(FactBase):
+    """A folder's owner, group and mode as numbers ("1000 100 2770"), or None if it is missing.
+    By number: uid 1000 has a different name (or none) on every host."""
+
+    def command(self, path: str) -> str:
+        return f"if [ -d {shlex.quote(path)} ]; then stat -c '%u %g %a' {shlex.quote(path)}; fi"
+
+    def process(self, output):
+        return "".join(output).strip() or None
