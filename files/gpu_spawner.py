@@ -30,6 +30,16 @@ def refusal(status: int, message: str) -> web.HTTPError:
     return error
 
 
+def allowed_gpus(spawner) -> int:
+    """The most GPUs this user's servers may ask for, by their groups (group_profiles)."""
+    return allocation.group_max_gpus(spawner.group_profiles, [group.name for group in spawner.user.groups],
+                                     spawner.max_gpus_per_user)
+
+
+def default_request(spawner) -> int:
+    return min(spawner.default_gpus, allowed_gpus(spawner))
+
+
 def gpu_options_form(by_name: bool):
     """The spawn form, made when a user opens it: the images, and the GPUs as they are held now."""
     async def form(spawner):
@@ -37,9 +47,12 @@ def gpu_options_form(by_name: bool):
         images = images if isinstance(images, dict) else {}
         return allocation.spawn_form(images, spawner.image, spawner.units, await spawner._holdings(),
                                      getattr(spawner, "gpu_allocation", allocation.EXCLUSIVE),
-                                     spawner.max_gpus_per_user, spawner.default_gpus, by_name=by_name)
+                                     allowed_gpus(spawner), default_request(spawner), by_name=by_name)
 
     return form
+
+
+GROUP_PROFILES_HELP = "{group: {'max_gpus': n}}: the most GPUs its members' servers may ask for; empty: max_gpus_per_user"
 
 
 class GpuDockerSpawner(DockerSpawner):
@@ -47,6 +60,7 @@ class GpuDockerSpawner(DockerSpawner):
     gpu_allocation = Unicode(allocation.EXCLUSIVE, config=True, help="'exclusive' or 'shared'")
     max_gpus_per_user = Int(1, config=True, help="The most GPUs one server may ask for")
     default_gpus = Int(1, config=True, help="GPUs for a server started without choosing")
+    group_profiles = Dict(config=True, help=GROUP_PROFILES_HELP)
 
     gpu_uuids = None  # the GPUs this start got; None until chosen
 
@@ -72,15 +86,15 @@ class GpuDockerSpawner(DockerSpawner):
         def options_from_form(formdata, spawner):
             options = allocation.options_from_form(formdata)
             if "gpus" in options:  # a bad value is said above the form again
-                allocation.requested(options["gpus"], spawner.units, spawner.max_gpus_per_user)
+                allocation.requested(options["gpus"], spawner.units, allowed_gpus(spawner))
             return options
 
         return options_from_form
 
     async def create_object(self):
         try:
-            request = allocation.requested(self.user_options.get("gpus", self.default_gpus), self.units,
-                                           self.max_gpus_per_user)
+            request = allocation.requested(self.user_options.get("gpus", default_request(self)), self.units,
+                                           allowed_gpus(self))
         except ValueError as error:
             raise refusal(400, str(error)) from None
         holder = allocation.holder_name(self.user.name, self.name)
@@ -140,6 +154,7 @@ class GpuSwarmSpawner(SwarmSpawner):
     gpus = List(Dict(), config=True, help="Every node's GPUs: [{'uuid', 'name'}], names starting with the node's")
     max_gpus_per_user = Int(1, config=True, help="The most GPUs one server may ask for")
     default_gpus = Int(1, config=True, help="GPUs for a server started without choosing")
+    group_profiles = Dict(config=True, help=GROUP_PROFILES_HELP)
     registry = Unicode(config=True, help="The Swarm's registry (host:port): services run images by its digest")
     shm_size = Unicode("64m", config=True, help="The size of /dev/shm in each server")
     start_timeout_pending = Int(30, config=True, help="Seconds a service may wait for a node before it is refused")
@@ -174,9 +189,9 @@ class GpuSwarmSpawner(SwarmSpawner):
         raise refusal(503, f"The image {self.image} is not in the Swarm's registry yet: ask an admin to rerun the deploy.")
 
     async def create_object(self):
-        request = self.user_options.get("gpus", self.default_gpus)
+        request = self.user_options.get("gpus", default_request(self))
         try:
-            request = allocation.requested(request, self.units, self.max_gpus_per_user)
+            request = allocation.requested(request, self.units, allowed_gpus(self))
         except ValueError as error:
             raise refusal(400, str(error)) from None
         if isinstance(request, str):

@@ -259,6 +259,12 @@ gpu_allocation = "exclusive"
 # The most GPUs one user's server may ask for in the spawn form.
 max_gpus_per_user = 1
 
+# What the Hub's groups (hub_groups, or the directory's) allow their members, by group:
+# {"vision": {"max_gpus": 2}, "teaching": {"max_gpus": 0}}. A member of several gets the most any
+# allows; with any profile set, someone in no profiled group gets no GPU. {}: max_gpus_per_user
+# for everyone. Enforced by the Hub, whatever a form or API request asks.
+group_profiles = {}
+
 # GPUs preselected in the spawn form, and given to a server started without it (the REST API):
 # 0 to max_gpus_per_user; 0 makes CPU-only servers the default.
 user_gpus = 1

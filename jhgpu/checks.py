@@ -86,6 +86,24 @@ def groups_of(group_name: Callable[[Any], None], member: Callable[[Any], None]) 
     return check
 
 
+def profiles_of(group_name: Callable[[Any], None], fields: dict[str, Callable[[Any], None]]) -> Callable[[Any], None]:
+    """{group name: {field: value}}, with only the known fields, each checked."""
+    def check(value):
+        is_type(dict)(value)
+        for name, profile in value.items():
+            try:
+                group_name(name)
+                is_type(dict)(profile)
+                for field, item in profile.items():
+                    if field not in fields:
+                        raise Invalid(f"has no field {field!r} (known: {', '.join(fields)})")
+                    fields[field](item)
+            except Invalid as error:
+                raise Invalid(f"group {name!r}: {error}") from None
+
+    return check
+
+
 def matches(pattern: str, meaning: str) -> Callable[[Any], None]:
     def check(value):
         is_type(str)(value)

@@ -88,6 +88,15 @@ def load(gpus: list[Gpu], held: dict[str, tuple[str, ...]]) -> dict[str, list[st
 
 # --- what a user asks for -----------------------------------------------------------------------
 
+def group_max_gpus(profiles: dict[str, dict], groups: list[str], max_gpus: int) -> int:
+    """The most GPUs one of a user's servers may ask for. Without group profiles, max_gpus
+    (max_gpus_per_user) for everyone; with them, the largest any of the user's groups allows (a
+    profile without "max_gpus" allows max_gpus), and none for a user in no such group."""
+    if not profiles:
+        return max_gpus
+    return max((profiles[group].get("max_gpus", max_gpus) for group in groups if group in profiles), default=0)
+
+
 def requested(value, gpus: list[Gpu], max_gpus: int) -> int | str:
     """A request from the spawn form or the REST API: a count (0 is a CPU-only server) or one
     GPU's UUID. Raises ValueError with a message a user can act on."""
@@ -96,8 +105,12 @@ def requested(value, gpus: list[Gpu], max_gpus: int) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool):
         if 0 <= value <= max_gpus:
             return value
+        if max_gpus < 1:
+            raise ValueError(f"Your groups allow you no GPU, not {value}: start a CPU-only server.")
         raise ValueError(f"You can ask for 0 to {max_gpus} GPUs, not {value}.")
     if isinstance(value, str) and value in {gpu.uuid for gpu in gpus}:
+        if max_gpus < 1:
+            raise ValueError("Your groups allow you no GPU: start a CPU-only server.")
         return value
     raise ValueError(f"There is no GPU {value!r} on this server: choose one from the form.")
 
@@ -196,7 +209,7 @@ def spawn_form(images: dict[str, str], image: str, gpus: list[Gpu], held: dict[s
             group = "A GPU by name"
         status = (f"{len(free)} of {len(gpus)} GPUs are free now; a server's GPUs are its own until it stops."
                   if mode == EXCLUSIVE else "GPUs are shared: servers may use the same GPU.")
-        names = f'<optgroup label="{group}">{"".join(named)}</optgroup>' if by_name else ""
+        names = f'<optgroup label="{group}">{"".join(named)}</optgroup>' if by_name and max_gpus > 0 else ""
         parts.append(f'<label for="gpus">GPUs</label>\n<select class="form-control" name="gpus" id="gpus">'
                      f'{"".join(counts)}{names}</select>\n'
                      f'<p class="help-block">{html.escape(status)}</p>')

@@ -187,6 +187,7 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) ->
         "admin_users": sorted(data.hub_admin_users),
         "load_groups": {name: {"users": sorted(members)} for name, members in sorted(data.hub_groups.items())},
         "team_folders": sorted(data.team_folders),
+        "group_profiles": data.group_profiles,
         "team_folders_root": data.team_folders_root,
         **auth_context(data, f"{HUB_HOME}/{HUB_DATA_DIR}"),
         "images": images,

@@ -17,7 +17,7 @@ from pyinfra.api.arguments import all_global_arguments
 from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import PyinfraError
 
-from jhgpu.checks import (ACCOUNT_NAME, groups_of, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
+from jhgpu.checks import (ACCOUNT_NAME, groups_of, profiles_of, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
                           domain_name, domain_or_address, git_repo, image_archive, local_file, ip_address, ipv4_network, is_type, list_of,
                           local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
                           passwords, path_under, pem_certificates, url)
@@ -99,6 +99,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "ldap_admin_groups": list_of(GROUP_NAME),
     "gpu_allocation": one_of("exclusive", "shared"),
     "max_gpus_per_user": number_in(1),
+    "group_profiles": profiles_of(GROUP_NAME, {"max_gpus": number_in(0, None, int)}),
     "user_gpus": number_in(0),
     "user_mem_limit": optional(memory_size),
     "user_shm_size": memory_size,

@@ -225,6 +225,35 @@ def test_pip_install_user_survives_a_stop_and_start(hub, browser):
     assert found.stdout.startswith("42 /home/jovyan/.local/lib/"), found.stdout + found.stderr
 
 
+def test_group_profiles_decide_how_many_gpus_each_user_may_ask_for(hub, browser):
+    """ann's group (vision) allows two GPUs; ben's (nlp) has no profile, so none: the form offers
+    that, and the Hub refuses more, whatever a request asks."""
+    for user in USERS:
+        if hub.container_id(user):
+            stop(hub.page(browser, user), hub, user)
+    hub.settings.update(hub_groups={"vision": ["ann"], "nlp": ["ben"]}, group_profiles={"vision": {"max_gpus": 2}})
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    hub.__dict__.pop("_pages", None)  # the Hub was recreated: log in afresh
+
+    def offered(user: str) -> list[str]:
+        page = hub.page(browser, user)
+        page.goto(hub.url("/hub/spawn"))
+        return page.locator("select[name=gpus] option").all_inner_texts()
+
+    assert "2 GPUs, chosen for you" in offered("ann")
+    assert offered("ben") == ["No GPU (CPU only)"]
+    crafted = start_with_api(hub.page(browser, "ben"), "ben", {"gpus": 1})
+    assert crafted["status"] == 400 and "Your groups allow you no GPU" in crafted["text"], crafted
+    too_many = start_with_api(hub.page(browser, "ann"), "ann", {"gpus": 3})
+    assert too_many["status"] == 400 and "You can ask for 0 to 2 GPUs, not 3" in too_many["text"], too_many
+    assert not hub.container_id("ann") and not hub.container_id("ben")
+    started = start_with_api(hub.page(browser, "ann"), "ann", {"gpus": 2})
+    assert started["status"] in (201, 202), started
+    assert sorted(hub.gpus_of("ann")) == sorted(hub.gpus)
+    stop(hub.page(browser, "ann"), hub, "ann")
+
+
 def test_a_no_gpu_server_gets_no_gpu_where_docker_defaults_to_nvidias_runtime(hub, browser):
     """Last in this module: Docker restarts. Many GPU cloud images make NVIDIA's runtime Docker's
     default; it then hands each container the GPUs its image asks for, and the CUDA images (like

@@ -229,3 +229,32 @@ def test_a_server_is_told_which_gpus_it_got():
     assert allocation.described(FOUR, ()) == "no GPU (a CPU-only server)"
     assert allocation.device_requests(("GPU-2", "GPU-3")) == [
         {"device_ids": ["GPU-2", "GPU-3"], "capabilities": [["gpu"]]}]
+
+
+# --- group profiles: the most GPUs a user's groups allow ------------------------------------------
+
+PROFILES = {"vision": {"max_gpus": 2}, "teaching": {"max_gpus": 0}, "staff": {}}
+
+
+@pytest.mark.parametrize("groups, allowed", [
+    (["vision"], 2), (["vision", "teaching"], 2),  # the most any of their groups allows
+    (["teaching"], 0), (["nlp"], 0), ([], 0),  # a group without a profile gives no GPU
+    (["staff"], 1),  # a profile without max_gpus: max_gpus_per_user
+])
+def test_a_users_groups_decide_how_many_gpus_they_may_ask_for(groups, allowed):
+    assert allocation.group_max_gpus(PROFILES, groups, 1) == allowed
+    assert allocation.group_max_gpus({}, groups, 1) == 1  # no profiles: max_gpus_per_user for everyone
+
+
+def test_a_user_allowed_no_gpu_is_offered_none_and_refused_any():
+    form = allocation.spawn_form({}, "scipy", FOUR, {}, EXCLUSIVE, 0, 0)
+    assert '<option value="0" selected>No GPU (CPU only)</option>' in form
+    assert "GPU, chosen for you" not in form and 'value="GPU-0"' not in form
+    for asked in (1, "1", "GPU-0"):
+        with pytest.raises(ValueError, match="Your groups allow you no GPU"):
+            allocation.requested(asked, FOUR, 0)
+    assert allocation.requested(0, FOUR, 0) == 0
+    form = allocation.spawn_form({}, "scipy", FOUR, {}, EXCLUSIVE, 2, 1)
+    assert '<option value="2">2 GPUs, chosen for you</option>' in form and 'value="3"' not in form
+    with pytest.raises(ValueError, match="You can ask for 0 to 2 GPUs, not 3"):
+        allocation.requested(3, FOUR, 2)

@@ -108,6 +108,11 @@ def test_the_hub_image_carries_the_spawner_its_allocator_and_the_directory_login
     assert all(module.is_file() for module in HUB_MODULES)
 
 
+def test_group_profiles_reach_the_spawner():
+    profiles = {"vision": {"max_gpus": 2}}
+    assert hub_config(two_gpus(), group_profiles=profiles).GpuDockerSpawner.group_profiles == profiles
+
+
 def test_the_image_picker_offers_the_chain_by_display_name():
     config = hub_config()
     offered = offered_images(settings())

@@ -261,3 +261,14 @@ def test_unsafe_team_folders_and_groups_are_refused(bad, message):
     with pytest.raises(SettingsError) as refused:
         validate("gpu01", {**default_settings(), **bad})
     assert "gpu01" in str(refused.value) and message in str(refused.value)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"group_profiles": {"vision": {"max_gpus": -1}}}, "setting 'group_profiles' group 'vision': must be at least 0"),
+    ({"group_profiles": {"vision": {"gpus": 2}}}, "setting 'group_profiles' group 'vision': has no field 'gpus'"),
+    ({"group_profiles": {"a b": {"max_gpus": 1}}}, "setting 'group_profiles' group 'a b': must be a group name"),
+])
+def test_bad_group_profiles_are_refused(bad, message):
+    with pytest.raises(SettingsError) as refused:
+        validate("gpu01", {**default_settings(), **bad})
+    assert message in str(refused.value)
