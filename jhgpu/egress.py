@@ -74,6 +74,11 @@ class Walls:
     rules: tuple[Rule, ...]
 
 
+def dns_passes(chain: str) -> list[Rule]:
+    """DNS, over UDP and TCP: a host or a node may be the containers' DNS server."""
+    return [Rule(f"-A {chain} -p {protocol} -m {protocol} --dport 53 -j RETURN") for protocol in ("udp", "tcp")]
+
+
 def walls(data, role: str, node_addresses=(), registry: tuple[str, int] | None = None) -> Walls:
     """The rules for a host of `role` ("single", "manager", "worker"); on a Swarm, every node's
     addresses, and on its manager the registry's (address, port)."""
@@ -90,15 +95,12 @@ def walls(data, role: str, node_addresses=(), registry: tuple[str, int] | None =
         to_host += [Rule(f"-A {INPUT_CHAIN} -s {{hub}}/32 -j RETURN", "hub"),
                     Rule(f"-A {INPUT_CHAIN} -s {{proxy}}/32 -j RETURN", "proxy")]
     forward.append(Rule(f"-A {CHAIN} -m conntrack --ctstate DNAT {REJECT}"))  # this host's published ports
-    if nodes:  # a node may be the LAN's DNS server
-        forward += [Rule(f"-A {CHAIN} -p udp -m udp --dport 53 -j RETURN"),
-                    Rule(f"-A {CHAIN} -p tcp -m tcp --dport 53 -j RETURN"),
-                    *(Rule(f"-A {CHAIN} -d {node} {REJECT}") for node in nodes)]
+    if nodes:
+        forward += [*dns_passes(CHAIN), *(Rule(f"-A {CHAIN} -d {node} {REJECT}") for node in nodes)]
     if single:  # anything else between two containers on the Hub's network; without the Hub
         # there, users' servers cannot be told from it, and they stay open to each other
         forward.append(Rule(f"-A {CHAIN} -o {{bridge}} {REJECT}", "hub"))
-    to_host += [Rule(f"-A {INPUT_CHAIN} -p udp -m udp --dport 53 -j RETURN"),  # the host may be their DNS server
-                Rule(f"-A {INPUT_CHAIN} -p tcp -m tcp --dport 53 -j RETURN"), Rule(f"-A {INPUT_CHAIN} {REJECT}")]
+    to_host += [*dns_passes(INPUT_CHAIN), Rule(f"-A {INPUT_CHAIN} {REJECT}")]
     to_registry = [Rule(f"-N {REGISTRY_CHAIN}")]
     jumps = [Rule(f"-A DOCKER-USER -i {{bridge}} -j {CHAIN}"), Rule(f"-A INPUT -i {{bridge}} -j {INPUT_CHAIN}")]
     if registry:
