@@ -72,36 +72,35 @@ def one_of(*choices: str) -> Callable[[Any], None]:
     return check
 
 
-def groups_of(group_name: Callable[[Any], None], member: Callable[[Any], None]) -> Callable[[Any], None]:
-    """{group name: [member, ...]}, each name and member checked."""
+def by_group(group_name: Callable[[Any], None], entry: Callable[[Any], None]) -> Callable[[Any], None]:
+    """{group name: entry}, each name and entry checked; a problem names its group."""
     def check(value):
         is_type(dict)(value)
-        for name, members in value.items():
+        for name, item in value.items():
             try:
                 group_name(name)
-                list_of(member)(members)
+                entry(item)
             except Invalid as error:
                 raise Invalid(f"group {name!r}: {error}") from None
 
     return check
+
+
+def groups_of(group_name: Callable[[Any], None], member: Callable[[Any], None]) -> Callable[[Any], None]:
+    """{group name: [member, ...]}, each name and member checked."""
+    return by_group(group_name, list_of(member))
 
 
 def profiles_of(group_name: Callable[[Any], None], fields: dict[str, Callable[[Any], None]]) -> Callable[[Any], None]:
     """{group name: {field: value}}, with only the known fields, each checked."""
-    def check(value):
+    def profile(value):
         is_type(dict)(value)
-        for name, profile in value.items():
-            try:
-                group_name(name)
-                is_type(dict)(profile)
-                for field, item in profile.items():
-                    if field not in fields:
-                        raise Invalid(f"has no field {field!r} (known: {', '.join(fields)})")
-                    fields[field](item)
-            except Invalid as error:
-                raise Invalid(f"group {name!r}: {error}") from None
+        for field, item in value.items():
+            if field not in fields:
+                raise Invalid(f"has no field {field!r} (known: {', '.join(fields)})")
+            fields[field](item)
 
-    return check
+    return by_group(group_name, profile)
 
 
 def matches(pattern: str, meaning: str) -> Callable[[Any], None]:
