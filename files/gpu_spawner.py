@@ -13,7 +13,7 @@ import asyncio
 import gpu_allocation as allocation
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner
-from tornado import web
+from spawner_policies import GroupProfiles, IdleGpus, profile, refusal, started_at
 from traitlets import Dict, Int, List, Unicode, default
 
 ALLOCATOR = allocation.Allocator()  # one for the Hub: spawns choose their GPUs one at a time
@@ -23,17 +23,9 @@ ALLOCATOR = allocation.Allocator()  # one for the Hub: spawns choose their GPUs 
 NO_GPUS_ENV = {"NVIDIA_VISIBLE_DEVICES": "void"}
 
 
-def refusal(status: int, message: str) -> web.HTTPError:
-    """An error JupyterHub relays as it is: above the spawn form, and in its REST API's answer."""
-    error = web.HTTPError(status, "%s", message)
-    error.jupyterhub_message = message
-    return error
-
-
 def allowed_gpus(spawner) -> int:
-    """The most GPUs this user's servers may ask for, by their groups (group_profiles)."""
-    return allocation.group_max_gpus(spawner.group_profiles, [group.name for group in spawner.user.groups],
-                                     spawner.max_gpus_per_user)
+    """The most GPUs this user's servers may ask for, by their groups."""
+    return profile(spawner).max_gpus
 
 
 def default_request(spawner) -> int:
@@ -52,15 +44,11 @@ def gpu_options_form(by_name: bool):
     return form
 
 
-GROUP_PROFILES_HELP = "{group: {'max_gpus': n}}: the most GPUs its members' servers may ask for; empty: max_gpus_per_user"
-
-
-class GpuDockerSpawner(DockerSpawner):
+class GpuDockerSpawner(IdleGpus, GroupProfiles, DockerSpawner):
     gpus = List(Dict(), config=True, help="The host's GPUs the Hub hands out: [{'uuid', 'name'}]")
     gpu_allocation = Unicode(allocation.EXCLUSIVE, config=True, help="'exclusive' or 'shared'")
     max_gpus_per_user = Int(1, config=True, help="The most GPUs one server may ask for")
     default_gpus = Int(1, config=True, help="GPUs for a server started without choosing")
-    group_profiles = Dict(config=True, help=GROUP_PROFILES_HELP)
 
     gpu_uuids = None  # the GPUs this start got; None until chosen
 
@@ -127,7 +115,20 @@ class GpuDockerSpawner(DockerSpawner):
 
     async def start(self):
         self.gpu_uuids = None
+        self._apply_profile()
         return await super().start()
+
+    async def _started_at(self):
+        container = await self.get_object()
+        return started_at(((container or {}).get("State") or {}).get("StartedAt"))
+
+    async def _held_gpus(self):
+        """The GPUs this server holds (its container's label: known after a Hub restart too)."""
+        if self.gpu_uuids is not None:
+            return list(self.gpu_uuids)
+        container = await self.get_object()
+        labels = ((container or {}).get("Config") or {}).get("Labels") or {}
+        return [uuid for uuid in labels.get(allocation.GPUS_LABEL, "").split(",") if uuid]
 
     async def progress(self):
         # The GPUs are chosen a moment into the start; say which, once they are.
@@ -145,7 +146,7 @@ def assigned_gpus(task: dict) -> list[str]:
             if resource.get("NamedResourceSpec", {}).get("Kind") == "gpu"]
 
 
-class GpuSwarmSpawner(SwarmSpawner):
+class GpuSwarmSpawner(GroupProfiles, SwarmSpawner):
     """SwarmSpawner, for a Hub whose users' servers run on several GPU servers (a Swarm): each
     server is a service reserving a count of the nodes' `gpu` generic resources, and Swarm places
     it on a node with that many free, handing the task their UUIDs (DOCKER_RESOURCE_GPU). The
@@ -154,7 +155,6 @@ class GpuSwarmSpawner(SwarmSpawner):
     gpus = List(Dict(), config=True, help="Every node's GPUs: [{'uuid', 'name'}], names starting with the node's")
     max_gpus_per_user = Int(1, config=True, help="The most GPUs one server may ask for")
     default_gpus = Int(1, config=True, help="GPUs for a server started without choosing")
-    group_profiles = Dict(config=True, help=GROUP_PROFILES_HELP)
     registry = Unicode(config=True, help="The Swarm's registry (host:port): services run images by its digest")
     shm_size = Unicode("64m", config=True, help="The size of /dev/shm in each server")
     start_timeout_pending = Int(30, config=True, help="Seconds a service may wait for a node before it is refused")
@@ -275,6 +275,11 @@ class GpuSwarmSpawner(SwarmSpawner):
 
     async def start(self):
         self.gpu_note = None
+        self._apply_profile()
         return await super().start()
+
+    async def _started_at(self):
+        task = await self.get_task()
+        return started_at(((task or {}).get("Status") or {}).get("Timestamp")) if task else None
 
     progress = GpuDockerSpawner.progress

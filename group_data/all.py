@@ -213,11 +213,12 @@ hub_login_lockout_seconds = 600
 
 # --- Logins from the lab's directory -------------------------------------------------------------
 
-# Who logs in: "native" (the accounts above and those admins add, passwords kept by the Hub) or
-# "ldap" (your LDAP directory or Active Directory: its people, passwords and groups). With "ldap",
+# Who logs in: "native" (the accounts above and those admins add, passwords kept by the Hub),
+# "ldap" (your LDAP directory or Active Directory: its people, passwords and groups) or "oidc"
+# (your single sign-on provider: Keycloak, Entra ID, GitLab, ...). With "ldap" or "oidc",
 # hub_users, hub_passwords, sign-ups and hub_login_attempts do not apply; hub_admin_users stay
-# admins (they must be in the directory), beside ldap_admin_groups. Users keep their folders
-# across a switch when their directory name is their account name.
+# admins (they must log in under that name), beside the admin groups. Users keep their folders
+# across a switch when their new login name is their account name (README, "Switching logins").
 hub_auth = "native"
 # "ldap": the directory server's name, as its certificate names it (or its address).
 ldap_server = None
@@ -249,6 +250,33 @@ ldap_allowed_groups = []
 # Groups (cn) whose members are the Hub's admins, beside hub_admin_users.
 ldap_admin_groups = []
 
+# --- Logins from the lab's single sign-on (hub_auth = "oidc") ---------------------------------------
+
+# The provider's issuer URL (https), e.g. "https://sso.lab.example/realms/lab" for a Keycloak realm.
+# The deploy reads its discovery document (<issuer>/.well-known/openid-configuration) from the
+# server and takes the endpoints from it; an issuer the server cannot reach is refused before any
+# change. Register the Hub at the provider as a confidential client whose redirect URI is
+# https://<hub_domain>[:<https_port>]/hub/oauth_callback (needs hub_domain and HTTPS).
+oidc_issuer = None
+# The client's id at the provider.
+oidc_client_id = None
+# A file on the machine running pyinfra holding the client's secret: it reaches only the Hub's
+# root-only data folder, never a command line, a log or the Hub's image.
+oidc_client_secret_file = None
+# A PEM file on the machine running pyinfra: the CA that signed the provider's certificate. None:
+# the CAs the Hub's image trusts (Debian's ca-certificates, plus build_ca_certificates).
+oidc_ca_certificate = None
+# Scopes asked for. Keycloak puts groups in the token only when a client scope maps them (README).
+oidc_scopes = ["openid", "profile", "email"]
+# The claim (from the provider's userinfo) that is the Hub's user name.
+oidc_username_claim = "preferred_username"
+# The claim listing the person's groups: they become the Hub's groups at every login.
+oidc_groups_claim = "groups"
+# Groups whose members may log in; []: everyone the provider authenticates for this client.
+oidc_allowed_groups = []
+# Groups whose members are the Hub's admins, beside hub_admin_users.
+oidc_admin_groups = []
+
 # --- Users' servers ------------------------------------------------------------------------------
 
 # How the Hub hands out GPUs when gpu_enabled. "exclusive": each server gets GPUs no other running
@@ -259,10 +287,16 @@ gpu_allocation = "exclusive"
 # The most GPUs one user's server may ask for in the spawn form.
 max_gpus_per_user = 1
 
-# What the Hub's groups (hub_groups, or the directory's) allow their members, by group:
-# {"vision": {"max_gpus": 2}, "teaching": {"max_gpus": 0}}. A member of several gets the most any
-# allows; with any profile set, someone in no profiled group gets no GPU. {}: max_gpus_per_user
-# for everyone. Enforced by the Hub, whatever a form or API request asks.
+# What the Hub's groups (hub_groups, or the directory's or provider's) allow their members, by
+# group, e.g. {"vision": {"max_gpus": 2, "images": ["PyTorch"], "mem_limit": "32G",
+# "cpu_limit": 8, "max_hours": 72}, "teaching": {"max_gpus": 0, "max_hours": 4}}. Fields:
+#   max_gpus   the most GPUs a server may ask for (default: max_gpus_per_user);
+#   images     the notebook_images (by display_name) offered (default: all of them);
+#   mem_limit  / cpu_limit  the server's limits (default: user_mem_limit / user_cpu_limit);
+#   max_hours  the longest a server may run, then the Hub stops it (default: no limit).
+# A member of several groups gets the most any of them allows. With any profile set, someone in
+# no profiled group gets no GPU (and the defaults otherwise). {}: the defaults for everyone.
+# Enforced by the Hub, whatever a form or API request asks.
 group_profiles = {}
 
 # GPUs preselected in the spawn form, and given to a server started without it (the REST API):
@@ -293,6 +327,16 @@ user_blocked_addresses = ["169.254.169.254"]
 
 # Stop servers idle for this many seconds (their files stay); None never stops them.
 idle_cull_timeout = 3600
+
+# Reclaim GPUs left idle: a server whose GPUs all read 0 % utilisation for this many seconds
+# (7200: two hours) is announced to its user on the Hub's home page, and stopped gpu_idle_grace
+# seconds later if they stay idle (its files stay). Unlike idle_cull_timeout, an open browser tab
+# does not count as use. None: never. A single server for now (not with gpu_workers).
+gpu_idle_timeout = None
+# Seconds from that warning to the stop.
+gpu_idle_grace = 1800
+# Groups whose members' servers are never reclaimed (e.g. ["long-training"]).
+gpu_idle_exempt_groups = []
 
 # --- The NVIDIA stack (when gpu_enabled) -----------------------------------------------------------
 
@@ -372,17 +416,21 @@ swarm_advertise_address = None
 # (ESP) between them. Applies when the network is made: an existing one is kept, with a warning.
 swarm_encrypted_network = True
 
-# How users' homes (users_home_root) and shared_data_dir reach every node, at the same paths:
+# How users' homes (users_home_root), shared_data_dir and, with team_folders, team_folders_root
+# reach every node, at the same paths:
 # "nfs": the Hub's server exports them over NFS and the workers mount them;
-# "external-nfs": nfs_server exports them (nfs_homes_export, nfs_shared_export), every node mounts;
+# "external-nfs": nfs_server exports them (nfs_homes_export, nfs_shared_export, nfs_teams_export),
+#                 every node mounts them;
 # "mounted": you mounted them on every node yourself (CephFS, GPFS, ...); the deploy checks it.
 shared_storage = "nfs"
 # "external-nfs": the NFS server's name or address...
 nfs_server = None
 # ...its export mounted at users_home_root...
 nfs_homes_export = None
-# ...and its export mounted at shared_data_dir.
+# ...its export mounted at shared_data_dir...
 nfs_shared_export = None
+# ...and, with team_folders, its export mounted at team_folders_root (root must pass, like the homes').
+nfs_teams_export = None
 
 # The registry the notebook images go through: it runs on the Hub's server, which builds the
 # images and pushes them; workers pull them by digest. 3.1.2 is the newest tag of the official

@@ -88,15 +88,6 @@ def load(gpus: list[Gpu], held: dict[str, tuple[str, ...]]) -> dict[str, list[st
 
 # --- what a user asks for -----------------------------------------------------------------------
 
-def group_max_gpus(profiles: dict[str, dict], groups: list[str], max_gpus: int) -> int:
-    """The most GPUs one of a user's servers may ask for. Without group profiles, max_gpus
-    (max_gpus_per_user) for everyone; with them, the largest any of the user's groups allows (a
-    profile without "max_gpus" allows max_gpus), and none for a user in no such group."""
-    if not profiles:
-        return max_gpus
-    return max((profiles[group].get("max_gpus", max_gpus) for group in groups if group in profiles), default=0)
-
-
 def requested(value, gpus: list[Gpu], max_gpus: int) -> int | str:
     """A request from the spawn form or the REST API: a count (0 is a CPU-only server) or one
     GPU's UUID. Raises ValueError with a message a user can act on."""

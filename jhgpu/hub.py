@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from jhgpu.auth import LDAP_AUTHENTICATOR_VERSION, auth_context
+from jhgpu.auth import LDAP_AUTHENTICATOR_VERSION, OAUTHENTICATOR_VERSION, auth_context
 from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.images import ImageBuild, image_ref, offered_images
 from jhgpu.swarm import swarm_hub_context
@@ -22,10 +22,16 @@ from jhgpu.tls import PROXY_DIGEST_LABEL, PROXY_DIR, host_port, proxy_plan
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accounts.py"
-# The Hub's spawner, and the allocator it imports (this package's, copied as it is).
-HUB_MODULES = (Path(__file__).resolve().parent.parent / "files" / "gpu_spawner.py",
-               Path(__file__).resolve().parent / "gpu_allocation.py",
-               Path(__file__).resolve().parent.parent / "files" / "directory_auth.py")
+# The Hub's spawner and its policies, the decisions they import (this package's, copied as they
+# are), the directory logins and the admins' GPU page.
+_FILES, _PACKAGE = Path(__file__).resolve().parent.parent / "files", Path(__file__).resolve().parent
+HUB_MODULES = (_FILES / "gpu_spawner.py", _FILES / "spawner_policies.py", _PACKAGE / "gpu_allocation.py",
+               _PACKAGE / "group_profiles.py", _PACKAGE / "gpu_usage.py", _FILES / "directory_auth.py",
+               _FILES / "gpu_usage_service.py")
+# Where each GPU server's sampler keeps its usage (tasks/gpu_usage.py), and where the Hub reads it.
+GPU_USAGE_DIR = "/var/lib/jupytergpu-gpu-usage"
+GPU_USAGE_IN_HUB = "/srv/gpu-usage"
+GPU_PAGE_PORT = 10101
 
 CONFIG_DIGEST_LABEL = "org.jupytergpu.hub-config-digest"
 ROOT_LABEL = "org.jupytergpu.jupyterhub-root"
@@ -131,6 +137,22 @@ def idle_culler(data) -> tuple[list[dict], list[dict]]:
     return [service], [role]
 
 
+def watches_gpus(data, swarm=False) -> bool:
+    """A single GPU server: its sampler, the admins' GPU page and idle GPUs reclaimed. (In a
+    Swarm each node samples its own GPUs, but the Hub does not read the workers' yet.)"""
+    return bool(data.gpu_enabled) and not swarm
+
+
+def gpu_page(data, hostname=None, swarm=None) -> list[dict]:
+    """The admins' GPU page as a Hub service at /services/gpu-usage/ (files/gpu_usage_service.py)."""
+    if not watches_gpus(data, swarm):
+        return []
+    return [{"name": "gpu-usage", "url": f"http://127.0.0.1:{GPU_PAGE_PORT}", "display": True, "oauth_no_confirm": True,
+             "command": ["python3", "/opt/jupytergpu/gpu_usage_service.py"],
+             "environment": {"JUPYTERGPU_USAGE_FILE": f"{GPU_USAGE_IN_HUB}/usage.json",
+                             "JUPYTERGPU_NODE": hostname or "this server"}}]
+
+
 def declared_accounts(data) -> list[str]:
     return sorted({*data.hub_admin_users, *data.hub_users})
 
@@ -141,11 +163,12 @@ def blocked_accounts(data, ever_declared) -> list[str]:
     return sorted(set(ever_declared) - set(declared_accounts(data)))
 
 
-def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) -> dict:
+def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None, oidc_discovery=None) -> dict:
     names = HubNames.of(data)
     proxy = proxy_plan(data, hostname)
     images = offered_images(data)
     services, roles = idle_culler(data)
+    services = [*services, *gpu_page(data, hostname, swarm)]
     # The admin role's members, listed exactly: JupyterHub then revokes admin rights from anyone
     # else at start, so a name removed from hub_admin_users is no admin any more.
     roles = [{"name": "admin", "users": sorted(data.hub_admin_users)}, *roles]
@@ -160,6 +183,7 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) ->
         "nativeauthenticator_version": NATIVEAUTHENTICATOR_VERSION,
         "idle_culler_version": IDLE_CULLER_VERSION,
         "ldapauthenticator_version": LDAP_AUTHENTICATOR_VERSION,
+        "oauthenticator_version": OAUTHENTICATOR_VERSION,
         "extra_ca_certificates": bool(data.build_ca_certificates),
         "hub_image": names.image,
         "hub_container": names.container,
@@ -189,7 +213,7 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) ->
         "team_folders": sorted(data.team_folders),
         "group_profiles": data.group_profiles,
         "team_folders_root": data.team_folders_root,
-        **auth_context(data, f"{HUB_HOME}/{HUB_DATA_DIR}"),
+        **auth_context(data, f"{HUB_HOME}/{HUB_DATA_DIR}", oidc_discovery),
         "images": images,
         "default_image": next(iter(images.values()), None),
         "users_home_root": data.users_home_root,
@@ -205,6 +229,9 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None) ->
         "roles": roles,
         "swarm": None,
         "spawner": "GpuDockerSpawner",
+        "gpu_usage": {"dir": GPU_USAGE_DIR, "in_hub": GPU_USAGE_IN_HUB, "timeout": data.gpu_idle_timeout,
+                      "grace": data.gpu_idle_grace, "exempt_groups": list(data.gpu_idle_exempt_groups)}
+        if watches_gpus(data, swarm) else None,
         "user_folder_roots": [data.users_home_root],
         **gpu_settings(data, gpus),
         **(swarm_hub_context(data, **swarm) if swarm else {}),
@@ -262,13 +289,14 @@ def _digest(*parts: str | bytes) -> str:
     return hashlib.sha256(b"\0".join(part.encode() if isinstance(part, str) else part for part in parts)).hexdigest()
 
 
-def hub_files(data, ever_declared=(), gpus=None, hostname=None, swarm=None) -> HubFiles:
+def hub_files(data, ever_declared=(), gpus=None, hostname=None, swarm=None, oidc_discovery=None) -> HubFiles:
     """`ever_declared`: every account name the deploy has declared on this host (a record it
     keeps there), so that names since removed are blocked. `gpus`: the NvidiaGpus fact.
     `hostname`: the server's, a name of the proxy's "internal" certificate. `swarm`: for the
-    Hub of several servers, jhgpu/swarm.py's swarm_hub_context arguments (registry, units)."""
+    Hub of several servers, jhgpu/swarm.py's swarm_hub_context arguments (registry, units).
+    `oidc_discovery`: the provider's discovery document (hub_auth "oidc")."""
     env = _environment()
-    context = hub_context(data, ever_declared, gpus, hostname, swarm)
+    context = hub_context(data, ever_declared, gpus, hostname, swarm, oidc_discovery)
     files = {
         f"{HUB_IMAGE_DIR}/Dockerfile": env.get_template("hub.Dockerfile.j2").render(context),
         "jupyterhub_config.py": env.get_template("jupyterhub_config.py.j2").render(context),

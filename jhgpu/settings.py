@@ -21,8 +21,9 @@ from jhgpu.checks import (ACCOUNT_NAME, groups_of, profiles_of, IMAGE_NAME, IMAG
                           domain_name, domain_or_address, git_repo, image_archive, local_file, ip_address, ipv4_network, is_type, list_of,
                           local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
                           passwords, path_under, pem_certificates, url)
-from jhgpu.auth import AUTH_MODES, LDAP, LDAP_TLS
+from jhgpu.auth import AUTH_MODES, LDAP, LDAP_TLS, OIDC
 from jhgpu.cuda import chain_cuda, judge_driver
+from jhgpu.group_profiles import unknown_images
 from jhgpu.images import is_local_repo
 from jhgpu.nvidia import FLAVOURS
 from jhgpu.nvidia_branches import AUTO
@@ -97,15 +98,31 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "ldap_group_search_base": optional(LDAP_DN),
     "ldap_allowed_groups": list_of(GROUP_NAME),
     "ldap_admin_groups": list_of(GROUP_NAME),
+    "oidc_issuer": optional(url),
+    "oidc_client_id": optional(matches(r"[^\s]+", "a client id without spaces")),
+    "oidc_client_secret_file": optional(local_file),
+    "oidc_ca_certificate": optional(pem_certificates),
+    "oidc_scopes": list_of(matches(r"[!#-\[\]-~]+", "an OAuth scope (no spaces or quotes)")),
+    "oidc_username_claim": matches(r"[A-Za-z0-9_.:-]+", "a claim name"),
+    "oidc_groups_claim": matches(r"[A-Za-z0-9_.:/-]+", "a claim name"),
+    "oidc_allowed_groups": list_of(GROUP_NAME),
+    "oidc_admin_groups": list_of(GROUP_NAME),
     "gpu_allocation": one_of("exclusive", "shared"),
     "max_gpus_per_user": number_in(1),
-    "group_profiles": profiles_of(GROUP_NAME, {"max_gpus": number_in(0, None, int)}),
+    "group_profiles": profiles_of(GROUP_NAME, {"max_gpus": number_in(0, None, int),
+                                               "images": list_of(is_type(str)),
+                                               "mem_limit": optional(memory_size),
+                                               "cpu_limit": optional(number_in(0.1, None, int, float)),
+                                               "max_hours": optional(number_in(0.01, None, int, float))}),
     "user_gpus": number_in(0),
     "user_mem_limit": optional(memory_size),
     "user_shm_size": memory_size,
     "user_cpu_limit": optional(number_in(0.1, None, int, float)),
     "user_pids_limit": optional(number_in(64, None, int)),
     "idle_cull_timeout": optional(number_in(60)),
+    "gpu_idle_timeout": optional(number_in(60)),
+    "gpu_idle_grace": number_in(0),
+    "gpu_idle_exempt_groups": list_of(GROUP_NAME),
     "user_blocked_addresses": list_of(ipv4_network),
     "nvidia_driver_branch": optional(driver_branch),
     "nvidia_driver_flavour": one_of(*FLAVOURS),
@@ -124,6 +141,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "nfs_server": optional(domain_or_address),
     "nfs_homes_export": optional(absolute_path),
     "nfs_shared_export": optional(absolute_path),
+    "nfs_teams_export": optional(absolute_path),
     "registry_image": IMAGE_REF,
     "registry_port": number_in(1, 65535),
 }
@@ -198,13 +216,17 @@ def _gpu_problems(data: dict[str, Any]) -> list[str]:
 def _storage_problems(data: dict[str, Any]) -> list[str]:
     if data["shared_storage"] != "external-nfs":
         return []
-    return [f"setting '{name}' is needed with shared_storage = 'external-nfs'"
-            for name in ("nfs_server", "nfs_homes_export", "nfs_shared_export") if not data[name]]
+    needed = ("nfs_server", "nfs_homes_export", "nfs_shared_export", *(("nfs_teams_export",) if data["team_folders"] else ()))
+    return [f"setting '{name}' is needed with shared_storage = 'external-nfs'" + (" and team_folders" if name == "nfs_teams_export" else "")
+            for name in needed if not data[name]]
 
 
 def _group_problems(data: dict[str, Any]) -> list[str]:
     problems = [f"setting 'team_folders' lists {name!r} twice" for index, name in enumerate(data["team_folders"])
                 if name in data["team_folders"][:index]]
+    offered = [image["display_name"] for image in data["notebook_images"] if image.get("display_name")]
+    problems += [f"setting 'group_profiles' {problem}, which is not the display_name of any of notebook_images "
+                 f"({', '.join(offered)})" for problem in unknown_images(data["group_profiles"], offered)]
     if data["hub_groups"] and data["hub_auth"] != "native":
         problems.append(f"setting 'hub_groups' applies to hub_auth = 'native' only: with {data['hub_auth']!r}, "
                         "groups come from the directory")
@@ -227,6 +249,22 @@ def _ldap_problems(data: dict[str, Any]) -> list[str]:
                         "account and its password)")
     if (data["ldap_allowed_groups"] or data["ldap_admin_groups"]) and not data["ldap_group_search_base"]:
         problems.append("setting 'ldap_group_search_base' is needed for ldap_allowed_groups and ldap_admin_groups")
+    return problems
+
+
+def _oidc_problems(data: dict[str, Any]) -> list[str]:
+    """Settings that only make sense together, for hub_auth "oidc"."""
+    if data["hub_auth"] != OIDC:
+        return []
+    problems = [f"setting '{name}' is needed with hub_auth = 'oidc'"
+                for name in ("oidc_issuer", "oidc_client_id", "oidc_client_secret_file") if not data[name]]
+    if data["oidc_issuer"] and not data["oidc_issuer"].startswith("https://"):
+        problems.append(f"setting 'oidc_issuer' must be an https URL, got {data['oidc_issuer']!r}")
+    if not data["hub_domain"] or data["hub_tls"] == "off":
+        problems.append("hub_auth = 'oidc' needs hub_domain and HTTPS (hub_tls not 'off'): the provider sends "
+                        "people back to https://<hub_domain>/hub/oauth_callback")
+    if "openid" not in data["oidc_scopes"]:
+        problems.append("setting 'oidc_scopes' must include 'openid'")
     return problems
 
 
@@ -255,6 +293,7 @@ def problems_in(data: dict[str, Any]) -> list[str]:
         problems.extend(tls_problems(data))
         problems.extend(_storage_problems(data))
         problems.extend(_ldap_problems(data))
+        problems.extend(_oidc_problems(data))
         problems.extend(_group_problems(data))
     return problems
 

@@ -1,12 +1,13 @@
-"""Users' homes (users_home_root) and the shared data folder (shared_data_dir), the same on every
-node of a Swarm at the same paths: what each node installs, exports and mounts. Decisions only:
-settings, the host's role and the nodes' addresses in, a plan out.
+"""Users' homes (users_home_root), the shared data folder (shared_data_dir) and, with
+team_folders, the team folders (team_folders_root), the same on every node of a Swarm at the same
+paths: what each node installs, exports and mounts. Decisions only: settings, the host's role and
+the nodes' addresses in, a plan out.
 
 `shared_storage` (group_data/all.py) says where the two folders live:
 - "nfs": on the Hub's server (the Swarm's manager), which exports them to each worker's address;
   the workers mount them;
-- "external-nfs": on `nfs_server` (`nfs_homes_export`, `nfs_shared_export`); every node mounts
-  them, the Hub's server included;
+- "external-nfs": on `nfs_server` (`nfs_homes_export`, `nfs_shared_export`, `nfs_teams_export`);
+  every node mounts them, the Hub's server included;
 - "mounted": the admin mounted them on every node (CephFS, GPFS, ...); each worker's are checked.
   The Hub's server is not: the storage may be its own disk.
 A single server keeps both on its own disk, and nothing here applies.
@@ -38,8 +39,10 @@ from jhgpu.swarm import MANAGER, SINGLE, WORKER
 
 NFS, EXTERNAL_NFS, MOUNTED = "nfs", "external-nfs", "mounted"
 SHARED_FOLDERS = ("users_home_root", "shared_data_dir")  # the settings, in the order they mount
+TEAMS = "team_folders_root"  # shared too, once team_folders lists a group
 # With "external-nfs": the setting naming the export mounted at each folder.
-EXTERNAL_EXPORTS = {"users_home_root": "nfs_homes_export", "shared_data_dir": "nfs_shared_export"}
+EXTERNAL_EXPORTS = {"users_home_root": "nfs_homes_export", "shared_data_dir": "nfs_shared_export",
+                    TEAMS: "nfs_teams_export"}
 EXPORTS_FILE = "/etc/exports.d/jupytergpu.exports"  # exports(5): exportfs reads /etc/exports.d/*.exports
 EXPORT_OPTIONS = "rw,sync,no_subtree_check,no_root_squash"
 SERVER_PACKAGES = ("nfs-kernel-server",)
@@ -109,8 +112,14 @@ def _path(value: str) -> str:
     return str(PurePosixPath(value))
 
 
+def shared_settings(data: Any) -> tuple[str, ...]:
+    """The folder settings every node shares: the homes and shared data, and the team folders
+    when there are any."""
+    return (*SHARED_FOLDERS, TEAMS) if data.team_folders else SHARED_FOLDERS
+
+
 def _folders(data: Any) -> list[tuple[str, str]]:
-    return [(setting, _path(getattr(data, setting))) for setting in SHARED_FOLDERS]
+    return [(setting, _path(getattr(data, setting))) for setting in shared_settings(data)]
 
 
 def _server(address: str) -> str:
@@ -130,7 +139,7 @@ def _path_mismatches(host_name: str, data: Any, manager: Node, manager_data: Any
     # The Hub on the manager names its own paths in every user's container, wherever it runs.
     return [f"host '{host_name}' has {setting} = {getattr(data, setting)!r} but the Hub's server "
             f"'{manager.name}' has {getattr(manager_data, setting)!r}: the shared folders must be at the "
-            f"same paths on every node" for setting in SHARED_FOLDERS
+            f"same paths on every node" for setting in shared_settings(manager_data)
             if _path(getattr(data, setting)) != _path(getattr(manager_data, setting))]
 
 
@@ -166,9 +175,10 @@ def storage_plan(host_name: str, data: Any, role: str, manager: Node, workers: S
         plan = StoragePlan(storage, packages=CLIENT_PACKAGES, mounts=tuple(
             Mount(setting, path, f"{server}:{path}", OWN_SERVER_OPTIONS) for setting, path in folders))
     elif storage == EXTERNAL_NFS:
-        exports = {folder: getattr(data, export) for folder, export in EXTERNAL_EXPORTS.items()}
+        exports = {folder: getattr(data, EXTERNAL_EXPORTS[folder]) for folder, _ in folders}
         problems += [f"host '{host_name}' needs setting '{name}' with shared_storage = 'external-nfs'"
-                     for name in ("nfs_server", *EXTERNAL_EXPORTS.values()) if not getattr(data, name)]
+                     for name in ("nfs_server", *(EXTERNAL_EXPORTS[folder] for folder, _ in folders))
+                     if not getattr(data, name)]
         server = _server(data.nfs_server or "")
         plan = StoragePlan(storage, packages=CLIENT_PACKAGES, mounts=tuple(
             Mount(setting, path, f"{server}:{_path(exports[setting] or '/')}", EXTERNAL_SERVER_OPTIONS)

@@ -5,8 +5,7 @@
   owned by the notebook user's uid (1000), which on the server is often a person's login (the
   `ubuntu` user of cloud images): only root may pass this folder, so no account reads them.
 - shared_data_dir: the Hub user's, 0755; admins put data here, users get it read-only.
-- team_folders_root: root's, 0700; in it, one folder per group of team_folders, the notebook
-  user's (every member's server runs as uid 1000), 2770: the group's own files stay its own.
+- team_folders_root: root's, 0700 (the folders in it: tasks/team_folders.py).
 """
 
 from pathlib import PurePosixPath
@@ -15,8 +14,6 @@ from pyinfra import host
 from pyinfra.operations import files
 
 from jhgpu.fleet import is_worker
-from jhgpu.hub import NOTEBOOK_GID, NOTEBOOK_UID
-from jhgpu.operations.server import folder_owned_by_ids
 
 user = host.data.jupyterhub_user
 
@@ -30,8 +27,3 @@ for path, owner, group, mode in FOLDERS:
     # Missing parents are made root's and world-readable, like any system folder.
     files.directory(name=f"Create {PurePosixPath(path).parent}", path=str(PurePosixPath(path).parent))
     files.directory(name=f"Create {path}", path=path, user=owner, group=group, mode=mode)
-
-if not is_worker(host):
-    for team in host.data.team_folders:  # never emptied or removed: a group dropped keeps its files
-        folder_owned_by_ids(name=f"Create the team folder of {team}", path=f"{host.data.team_folders_root}/{team}",
-                            uid=NOTEBOOK_UID, gid=NOTEBOOK_GID, mode="2770")

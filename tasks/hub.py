@@ -12,7 +12,8 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Hostname
 from pyinfra.operations import files
 
-from jhgpu.auth import ldap_uploads
+from jhgpu.auth import OIDC, auth_uploads, identity_check
+from jhgpu.facts.identity import identity_answer
 from jhgpu.facts.nvidia import NvidiaGpus
 from jhgpu.fleet import advertise_address, role, worker_hosts
 from jhgpu.gpu_allocation import allocatable_gpus
@@ -42,7 +43,10 @@ if role(host) == MANAGER:
     swarm = {"registry": registry_address(advertise_address(host), host.data.registry_port),
              "units": [unit for node in nodes if node.data.gpu_enabled
                        for unit in node_units(node.name, allocatable_gpus(node.get_fact(NvidiaGpus)))]}
-rendered = hub_files(host.data, ever_declared, gpus, host.get_fact(Hostname), swarm)
+# The sign-on provider's endpoints (hub_auth "oidc"), from the discovery document the preflight read.
+discovery = identity_answer(host, identity_check(host.data)) if host.data.hub_auth == OIDC else None
+rendered = hub_files(host.data, ever_declared, gpus, host.get_fact(Hostname), swarm,
+                     (discovery or {}).get("document"))
 proxy = proxy_plan(host.data, host.get_fact(Hostname))
 build = hub_image_build(host.data)
 
@@ -56,7 +60,7 @@ written = [files.put(name=f"Write {path}", src=StringIO(content), dest=f"{root}/
                      mode="644") for path, content in rendered.files.items()]
 # The directory's CA and the service account's password (hub_auth "ldap"): root's, read at start.
 written += [files.put(name=f"Upload {local} into the Hub's data folder", src=local, dest=f"{root}/{HUB_DATA_DIR}/{name}",
-                      user="root", group="root", mode="600") for local, name in ldap_uploads(host.data).items()]
+                      user="root", group="root", mode="600") for local, name in auth_uploads(host.data).items()]
 files.put(name="Upload the Hub's account tool", src=str(ACCOUNTS_SCRIPT),
           dest=f"{build.context}/hub-accounts.py", user=user, group=user, mode="755")
 for module in HUB_MODULES:

@@ -6,7 +6,9 @@ from pyinfra.facts.hardware import Cpus
 
 from jhgpu.facts.apt import AptCandidates
 
+from jhgpu.auth import identity_check, identity_problems
 from jhgpu.facts.hub import HubContainers
+from jhgpu.facts.identity import identity_answer
 from jhgpu.fleet import advertise_address, hub_host, role
 from jhgpu.facts.docker import DockerServerVersion, SwarmInfo
 from jhgpu.facts.server import KernelHasEsp
@@ -15,7 +17,7 @@ from jhgpu.nvidia import gpu_plan_of
 from jhgpu.nvidia_branches import GpuStackError
 from jhgpu.platform import docker_plan_of, release_of
 from jhgpu.settings import SettingsError, validate
-from jhgpu.swarm import SINGLE, SwarmError, membership, version_problems
+from jhgpu.swarm import SINGLE, WORKER, SwarmError, membership, version_problems
 
 validate(host.name, host.data.dict())
 release = release_of(host)  # raises UnsupportedHost for anything but the supported releases
@@ -62,9 +64,6 @@ if node_role != SINGLE:
     if host.data.user_cpu_limit and cpus and host.data.user_cpu_limit > cpus:  # Swarm refuses such a task
         swarm_problems.append(f"setting 'user_cpu_limit' {host.data.user_cpu_limit} is more than this host's {cpus} "
                               "CPUs: Swarm would refuse every server placed here")
-    if host.data.team_folders:
-        swarm_problems.append("setting 'team_folders' is not supported with gpu_workers yet: the folders would not "
-                              "be shared between nodes")
     if hub_host(host).data.swarm_encrypted_network and not host.get_fact(KernelHasEsp):
         swarm_problems.append("setting 'swarm_encrypted_network' (of the Hub's server) needs IPsec ESP, which this "
                               "host's kernel lacks (no esp4 module): boot a kernel with it, or set it to False")
@@ -73,3 +72,11 @@ if node_role != SINGLE:
     if swarm_problems:
         lines = "\n".join(f"  - {problem}" for problem in swarm_problems)
         raise SettingsError(f"host '{host.name}' cannot be a {node_role} of the Hub's Swarm:\n{lines}")
+
+# The lab's directory or sign-on provider, reached and trusted from the Hub's server as the Hub
+# will reach it (the server's network, DNS and the site's CA).
+if role(host) != WORKER:
+    identity = identity_problems(host.data, identity_answer(host, identity_check(host.data)))
+    if identity:
+        lines = "\n".join(f"  - {problem}" for problem in identity)
+        raise SettingsError(f"logins for host '{host.name}' cannot work:\n{lines}")

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import DeployedHub
-from hub_browser import UserPages, api
+from hub_browser import UserPages, api, write_file
 from testbed import nvidia_standins, testbed
 
 pytestmark = pytest.mark.e2e
@@ -226,12 +226,15 @@ def test_pip_install_user_survives_a_stop_and_start(hub, browser):
 
 
 def test_group_profiles_decide_how_many_gpus_each_user_may_ask_for(hub, browser):
-    """ann's group (vision) allows two GPUs; ben's (nlp) has no profile, so none: the form offers
-    that, and the Hub refuses more, whatever a request asks."""
+    """ann's group (vision) allows two GPUs, one image and 1G of memory; ben's (nlp) has no
+    profile, so no GPU; cai's (teaching) servers run 36 seconds at most. The form offers that, and
+    the Hub refuses more, whatever a request asks."""
     for user in USERS:
         if hub.container_id(user):
             stop(hub.page(browser, user), hub, user)
-    hub.settings.update(hub_groups={"vision": ["ann"], "nlp": ["ben"]}, group_profiles={"vision": {"max_gpus": 2}})
+    hub.settings.update(hub_groups={"vision": ["ann"], "nlp": ["ben"], "teaching": ["cai"]},
+                        group_profiles={"vision": {"max_gpus": 2, "images": [IMAGE], "mem_limit": "1G"},
+                                        "teaching": {"max_gpus": 0, "max_hours": 0.01}})
     run = hub.deploy()
     assert run.returncode == 0, run.output[-6000:]
     hub.__dict__.pop("_pages", None)  # the Hub was recreated: log in afresh
@@ -248,10 +251,82 @@ def test_group_profiles_decide_how_many_gpus_each_user_may_ask_for(hub, browser)
     too_many = start_with_api(hub.page(browser, "ann"), "ann", {"gpus": 3})
     assert too_many["status"] == 400 and "You can ask for 0 to 2 GPUs, not 3" in too_many["text"], too_many
     assert not hub.container_id("ann") and not hub.container_id("ben")
+    # vision's one image is all ann is offered (no choice: the form asks for GPUs only), and all she may start
+    page = hub.page(browser, "ann")
+    page.goto(hub.url("/hub/spawn"))
+    assert page.locator("select[name=image]").count() == 0 and page.locator("select[name=gpus]").count() == 1
+    other = start_with_api(page, "ann", {"gpus": 0, "image": "TensorFlow (GPU)"})
+    assert other["status"] == 400 and "TensorFlow (GPU) not in allowed list" in other["text"], other
     started = start_with_api(hub.page(browser, "ann"), "ann", {"gpus": 2})
     assert started["status"] in (201, 202), started
     assert sorted(hub.gpus_of("ann")) == sorted(hub.gpus)
+    image, memory = hub.host.ssh("docker inspect --format '{{.Config.Image}} {{.HostConfig.Memory}}' jupyter-ann").stdout.split()
+    assert "scipy-notebook" in image and memory == str(2**30)  # vision's 1G, not user_mem_limit
     stop(hub.page(browser, "ann"), hub, "ann")
+    # teaching's longest run: the Hub stops cai's server once it has run 36 seconds (polled every 30)
+    started = start_with_api(hub.page(browser, "cai"), "cai", {"gpus": 0})
+    assert started["status"] in (201, 202) and hub.container_id("cai"), started
+    deadline = time.monotonic() + 150
+    while hub.container_id("cai"):
+        assert time.monotonic() < deadline, "cai's server ran past teaching's max_hours"
+        time.sleep(2)
+    assert "ran longer than the 0.01 hours their groups allow" in hub.host.ssh("docker logs jupyterhub-hub 2>&1").stdout
+
+
+def test_admins_see_who_holds_which_gpu_and_idle_gpus_come_back(hub, browser):
+    """cai, now an admin, sees on the GPU page which GPU ann and ben hold and how busy each is;
+    ben cannot open it. ann's GPU reads 0 % (the stand-in's utilisation), ben's 70 %: with
+    gpu_idle_timeout 60 s and a grace of 30 s, ann is told on the Hub's home page, then her server
+    stops, her files kept; ben's keeps running."""
+    for user in USERS:
+        if hub.container_id(user):
+            stop(hub.page(browser, user), hub, user)
+    for uuid in hub.gpus:  # busy, until the test says otherwise
+        nvidia_standins.set_utilization(hub.host, uuid, 70)
+    hub.settings.update(hub_groups={}, group_profiles={}, hub_admin_users=["cai"], hub_users=["ann", "ben"],
+                        gpu_idle_timeout=60, gpu_idle_grace=30)
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    hub.__dict__.pop("_pages", None)  # the Hub was recreated: log in afresh
+    for user in ("ann", "ben"):
+        started = start_with_api(hub.page(browser, user), user, {"gpus": 1})
+        assert started["status"] in (201, 202), started
+    [ann_gpu], [ben_gpu] = hub.gpus_of("ann"), hub.gpus_of("ben")
+    nvidia_standins.set_utilization(hub.host, ann_gpu, 0)
+    ann = hub.page(browser, "ann")
+    ann.goto(hub.url("/user/ann/lab"))
+    assert write_file(ann, "ann", "work/kept.txt", "still here")["status"] == 201
+
+    admin = hub.page(browser, "cai")
+    deadline = time.monotonic() + 90
+    while True:  # the sampler writes every few seconds; the page refreshes itself, a reload is quicker
+        admin.goto(hub.url("/services/gpu-usage/"))
+        rows = {row.split("\t")[2]: row.split("\t") for row in admin.locator("#gpus tbody tr").all_inner_texts()
+                if row.count("\t") >= 6}
+        if (rows.get(ann_gpu) or [""] * 8)[6].startswith("idle") and (rows.get(ben_gpu) or [""] * 8)[4] == "70 %":
+            break
+        assert time.monotonic() < deadline, rows
+        time.sleep(3)
+    assert rows[ann_gpu][3] == "ann" and rows[ben_gpu][3] == "ben" and rows[ann_gpu][4] == "0 %"
+    assert rows[ben_gpu][6] == "in use" and "NVIDIA H200" in rows[ann_gpu][1]
+    assert hub.page(browser, "ben").goto(hub.url("/services/gpu-usage/")).status == 403  # not an admin
+
+    deadline = time.monotonic() + 240
+    warned = False
+    while hub.container_id("ann"):
+        if not warned:
+            home = hub.page(browser, "ann")
+            home.goto(hub.url("/hub/home"))
+            warned = "GPUs have been idle since" in home.inner_text("body")
+        assert time.monotonic() < deadline, "ann's idle GPU was not reclaimed"
+        time.sleep(3)
+    assert warned, "ann was not told before her server stopped"
+    assert hub.container_id("ben"), "ben's busy GPU was reclaimed"
+    assert hub.host.ssh("cat /home/jh_users/ann/kept.txt").stdout == "still here"
+    home = hub.page(browser, "ann")
+    home.goto(hub.url("/hub/home"))
+    assert "stopped because its GPUs stayed idle" in home.inner_text("body")
+    stop(hub.page(browser, "ben"), hub, "ben")
 
 
 def test_a_no_gpu_server_gets_no_gpu_where_docker_defaults_to_nvidias_runtime(hub, browser):

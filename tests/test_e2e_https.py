@@ -1,6 +1,11 @@
 """HTTPS in front of the Hub, end to end: the ACME path against Pebble, own certificate files,
 and the proxy's own CA, each used through a browser that trusts only what a person would install.
 
+Last, logins through the lab's single sign-on (hub_auth = "oidc") over that HTTPS: a real OpenID
+provider (tests/testbed/oidc.py) beside the host, the browser through its login page and back,
+groups from its claims deciding who logs in, who is admin and which images the spawn form offers;
+then back to native logins, which still work.
+
 The host (Debian 12) runs Pebble from Debian's package (tests/testbed/acme.py) and the proxy from
 a stand-in of the official Caddy image built from Debian's caddy package (the official image
 cannot be pulled here; Debian's Caddy is 2.6.2, the pinned image 2.11.4, and the Caddyfile uses
@@ -11,16 +16,18 @@ from the Internet, and real DNS.
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import ssl
 import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from conftest import DeployedHub
 from hub_browser import api, launch_chromium, log_in, start_server, trust_roots
-from testbed import acme, testbed
+from testbed import acme, oidc, testbed
 
 pytestmark = pytest.mark.e2e
 
@@ -170,3 +177,121 @@ def test_the_proxys_own_ca(hub, playwright, tmp_path_factory):
         logs_in_and_starts_a_server(browser, hub)
     finally:
         browser.close()
+
+
+# --- Single sign-on (hub_auth = "oidc") -------------------------------------------------------------
+
+PEOPLE = {"alice": ["vision", "gpu-admins"], USER: ["nlp"], "dave": ["alumni"]}
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory):
+    claims = {name: {"preferred_username": name, "email": f"{name}@lab.test", "groups": groups}
+              for name, groups in PEOPLE.items()}
+    started = oidc.start(tmp_path_factory.mktemp("oidc"), claims)
+    yield started
+    started.remove()
+
+
+def oidc_settings(provider, tmp_path_factory) -> dict:
+    secret = tmp_path_factory.mktemp("oidc-secret") / "client-secret"
+    secret.write_text(secrets.token_urlsafe(24) + "\n")
+    return {"hub_auth": "oidc", "oidc_issuer": provider.issuer, "oidc_client_id": "jupyterhub",
+            "oidc_client_secret_file": str(secret), "oidc_ca_certificate": str(provider.ca),
+            "oidc_allowed_groups": ["vision", "nlp"], "oidc_admin_groups": ["gpu-admins"],
+            "group_profiles": {"vision": {"images": [IMAGE]}, "nlp": {}}}
+
+
+def sign_on(browser, hub, person: str):
+    """A fresh session through the provider's login page, as `person`; the page where it ends."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(120_000)
+    page.goto(f"https://{acme.DOMAIN}/hub/oauth_login?next=/hub/home")
+    assert page.url.startswith(provider_address(hub)), page.url
+    asked = parse_qs(urlparse(page.url).query)
+    assert asked["code_challenge_method"] == ["S256"] and asked["code_challenge"], asked  # PKCE
+    assert asked["redirect_uri"] == [f"https://{acme.DOMAIN}/hub/oauth_callback"]
+    page.fill("input[name=sub]", person)
+    page.click("button[type=submit]:has-text('Authorize')")
+    page.wait_for_load_state()
+    return page
+
+
+def provider_address(hub) -> str:
+    return hub.settings["oidc_issuer"]
+
+
+def test_a_provider_the_server_cannot_trust_is_refused_before_any_change(hub, provider, tmp_path_factory):
+    other = acme.test_ca(tmp_path_factory.mktemp("other-ca"), ["elsewhere.test"], name="other")
+    run = DeployedHub(hub.host, hub.tmp, {**hub.settings, **oidc_settings(provider, tmp_path_factory),
+                                          "oidc_ca_certificate": str(other["ca"])}).deploy()
+    assert run.returncode != 0 and run.changed_operations() == [], run.output[-3000:]
+    assert f"logins for host '{hub.host.name}' cannot work" in run.output
+    assert "setting 'oidc_issuer'" in run.output and "its certificate does not verify" in run.output
+
+
+def test_people_sign_on_through_the_provider_with_their_groups(hub, provider, playwright, tmp_path_factory):
+    hub.settings.update(oidc_settings(provider, tmp_path_factory))
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    published = hub.host.published[443]
+    home = trust_roots(tmp_path_factory.mktemp("sso-browser"), {
+        "proxy-ca": hub.host.ssh("cat /home/jupyterhub/JupyterHubGPU/proxy/data/caddy/pki/authorities/local/root.crt").stdout,
+        "provider-ca": provider.ca.read_text()})
+    # hub.test on port 443, as the provider sends people back, is the host's published HTTPS port here.
+    browser = launch_chromium(playwright, (f"--host-resolver-rules=MAP {acme.DOMAIN}:443 127.0.0.1:{published}",), home)
+    try:
+        alice = sign_on(browser, hub, "alice")
+        assert alice.url.startswith(f"https://{acme.DOMAIN}/hub/"), alice.url
+        assert alice.goto(f"https://{acme.DOMAIN}/hub/admin").status == 200  # gpu-admins: admin
+        model = api(alice, "GET", "/hub/api/users/alice")
+        assert model["status"] == 200 and json_of(model)["admin"] is True
+        assert sorted(json_of(model)["groups"]) == ["gpu-admins", "vision"]
+        ann = sign_on(browser, hub, USER)  # the native account of earlier, now through the provider
+        assert ann.goto(f"https://{acme.DOMAIN}/hub/admin").status == 403
+        assert json_of(api(alice, "GET", f"/hub/api/users/{USER}"))["groups"] == ["nlp"]
+        ann.goto(f"https://{acme.DOMAIN}/hub/spawn")  # nlp's profile: every image
+        assert ann.locator("select[name=image] option").all_inner_texts() == [IMAGE, "TensorFlow (GPU)"]
+        # vision's profile offers one image: no choice to make, so the Hub starts alice's server with it
+        alice.goto(f"https://{acme.DOMAIN}/hub/spawn")
+        alice.wait_for_url("**/user/alice/lab**", timeout=180_000)
+        image = hub.host.ssh("docker inspect --format '{{.Config.Image}}' jupyter-alice").stdout
+        assert "scipy-notebook" in image, image
+
+        dave = sign_on(browser, hub, "dave")  # known to the provider, in no allowed group
+        assert "/hub/home" not in dave.url, dave.url
+        dave.goto(f"https://{acme.DOMAIN}/hub/home")
+        assert "/hub/login" in dave.url, dave.url  # not logged in
+    finally:
+        browser.close()
+    secret = open(hub.settings["oidc_client_secret_file"]).read().strip()
+    assert secret not in hub.host.ssh("journalctl --no-pager -o cat").stdout
+    assert secret not in hub.host.ssh("cat /home/jupyterhub/JupyterHubGPU/jupyterhub_config.py").stdout
+
+
+def test_a_rerun_with_single_sign_on_changes_nothing(hub):
+    run = hub.deploy()
+    assert run.returncode == 0 and run.changed_operations() == [], run.output[-4000:]
+
+
+def test_back_to_native_logins_the_accounts_passwords_work_again(hub, playwright, tmp_path_factory):
+    hub.settings.update({"hub_auth": "native", "group_profiles": {}})
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    browser = browser_trusting(playwright, tmp_path_factory, {"proxy-ca": hub.host.ssh(
+        "cat /home/jupyterhub/JupyterHubGPU/proxy/data/caddy/pki/authorities/local/root.crt").stdout})
+    try:
+        page = log_in(browser, hub, USER, hub.password)
+        with pytest.raises(AssertionError, match="alice could not log in"):
+            log_in(browser, hub, "alice", "no-password-she-never-had-one")
+        # The GPU image's dashboard (patch 0004) on this CPU-only server: JupyterLab runs, and the
+        # dashboard says there is no GPU rather than failing.
+        start_server(page, hub, USER, "TensorFlow (GPU)")
+        answer = api(page, "GET", f"/user/{USER}/nvdashboard/accelerators/check")
+        assert answer["status"] == 200 and json_of(answer)["has_gpu"] is False, answer
+    finally:
+        browser.close()
+
+
+def json_of(answer: dict) -> dict:
+    return json.loads(answer["text"])

@@ -97,6 +97,12 @@ def test_the_last_image_is_a_single_user_server(scenario):
     assert scenario.run_in("tensorflow-notebook", "id -un").stdout.strip() == "jovyan"
 
 
+def test_the_gpu_image_has_the_gpu_dashboard_from_the_shipped_patch(scenario):
+    shown = scenario.run_in("tensorflow-notebook", "pip show jupyterlab-nvdashboard").stdout
+    assert "Version: 0.15.0" in shown, shown
+    assert "jupyterlab-nvdashboard" not in scenario.run_in("scipy-notebook", "pip list").stdout  # GPU images only
+
+
 def test_builds_trust_the_extra_ca_certificates(scenario):
     result = scenario.run_in("base-notebook", "sh -c 'echo $PIP_CERT; grep -c BEGIN $PIP_CERT'")
     path, count = result.stdout.split()

@@ -2,8 +2,9 @@
 
 A real OpenLDAP server from Debian's slapd package (tests/testbed/ldap.py) runs on the Hub's
 test-bed host, on the Hub's network as ldap.lab.test, with StartTLS under a test CA's certificate;
-the deploy is given that CA (ldap_ca_certificate). Headless Chromium logs in at the Hub's own
-login page with directory passwords. The image offered is a one-line stand-in: logins, not
+the deploy is given that CA (ldap_ca_certificate). The server first runs the Hub with native
+accounts, then switches to the directory, as a lab would. Headless Chromium logs in at the Hub's
+own login page with directory passwords. The image offered is a one-line stand-in: logins, not
 servers, are under test here.
 """
 
@@ -16,11 +17,12 @@ import pytest
 
 from conftest import DeployedHub
 from hub_browser import log_in
-from testbed import ldap, testbed
+from testbed import acme, ldap, testbed
 
 pytestmark = pytest.mark.e2e
 
 PEOPLE = {name: secrets.token_urlsafe(12) for name in ("alice", "bob", "carol", "dave")}
+NATIVE_PASSWORD = secrets.token_urlsafe(12)  # bob's, in the Hub's own accounts before the switch
 GROUPS = {"vision": ["alice", "carol"], "nlp": ["bob"], "gpu-admins": ["carol"], "alumni": ["dave"]}
 
 
@@ -31,16 +33,20 @@ def hub(fresh_host, tmp_path_factory):
     hub = DeployedHub(fresh_host, tmp, {
         **settings, "gpu_enabled": False, "notebook_images": [testbed.tiny_image(tmp)],
         "preload_images": [*settings["preload_images"], testbed._archive(ldap.image(), tmp)],
-        "hub_auth": "ldap", "ldap_server": ldap.DOMAIN, "ldap_tls": "starttls",
+        "hub_admin_users": [], "hub_users": ["bob"], "hub_passwords": {"bob": NATIVE_PASSWORD}})
+    # Before the directory: the Hub's own accounts.
+    run = hub.deploy()
+    assert run.returncode == 0, run.output[-6000:]
+    # The directory, with its CA as the lab would hand it over, on the Hub's network; then the switch.
+    tls = ldap.certificates(tmp)
+    ldap.serve(fresh_host, tmp, "jupyterhub-network", PEOPLE, GROUPS, tls)
+    hub.settings.update({
+        "hub_auth": "ldap", "ldap_server": ldap.DOMAIN, "ldap_tls": "starttls", "ldap_ca_certificate": str(tls["ca"]),
         "ldap_bind_dn_template": f"uid={{username}},{ldap.PEOPLE}", "ldap_group_search_base": ldap.GROUPS,
         "ldap_allowed_groups": ["vision", "nlp", "gpu-admins"], "ldap_admin_groups": ["gpu-admins"],
-        "hub_admin_users": []})
-    # The directory's CA, as the lab would hand it over; the directory starts on the Hub's network.
-    tls = ldap.certificates(tmp)
-    hub.settings["ldap_ca_certificate"] = str(tls["ca"])
+        "hub_users": [], "hub_passwords": {}})
     hub.first_run = hub.deploy()
     assert hub.first_run.returncode == 0, hub.first_run.output[-6000:]
-    ldap.serve(fresh_host, tmp, "jupyterhub-network", PEOPLE, GROUPS, tls)
     return hub
 
 
@@ -86,6 +92,22 @@ def test_no_directory_password_reaches_the_hubs_files_or_a_command_line(hub):
     for password in PEOPLE.values():
         assert password not in journal and password not in files
     assert "ssl.CERT_REQUIRED" in files and "ca_certs_file" in files
+
+
+def test_after_the_switch_the_directory_decides_not_the_old_password(hub, browser):
+    # bob had a native account: under LDAP his directory password works, his old one does not
+    log_in(browser, hub, "bob", PEOPLE["bob"])
+    with pytest.raises(AssertionError, match="bob could not log in"):
+        log_in(browser, hub, "bob", NATIVE_PASSWORD)
+
+
+def test_a_directory_whose_certificate_does_not_verify_is_refused_before_any_change(hub, tmp_path_factory):
+    other = acme.test_ca(tmp_path_factory.mktemp("other-ca"), ["elsewhere.test"], name="other")
+    run = DeployedHub(hub.host, hub.tmp, {**hub.settings, "ldap_ca_certificate": str(other["ca"])}).deploy()
+    assert run.returncode != 0 and run.changed_operations() == [], run.output[-3000:]
+    assert f"logins for host '{hub.host.name}' cannot work" in run.output
+    assert "setting 'ldap_server': the directory at ldap.lab.test:389 (starttls) does not answer" in run.output
+    assert "its certificate does not verify" in run.output
 
 
 def test_a_rerun_changes_nothing(hub):

@@ -4,8 +4,8 @@ The manager (group hub_server) runs the Hub and the image registry; the worker (
 only runs users' servers. Each host has one stand-in GPU (tests/testbed/nvidia_standins.py: an
 `nvidia-smi` listing it, NVIDIA's packages from a repository the host serves itself), so two
 servers asking for a GPU must land on both nodes. The hosts reach each other over this machine's
-Docker bridge. Both hosts mount the same two Docker volumes of this machine at users_home_root
-and shared_data_dir, standing in for one NFS export (shared_storage = "mounted"): a test-bed host
+Docker bridge. Both hosts mount the same three Docker volumes of this machine at users_home_root,
+shared_data_dir and team_folders_root, standing in for NFS exports (shared_storage = "mounted"): a test-bed host
 cannot mount NFS, and sshfs, the other way, writes everything as the user it logs in as. The NFS
 steps are tested with recorded facts (tests/test_shared_storage.py). The registry is a stand-in
 built from Debian's docker-registry package.
@@ -36,7 +36,7 @@ USERS = ("ann", "ben", "cai")
 IMAGE = "Python (SciPy)"
 GPUS = {"manager": ("0", "GPU-aaaaaaaa-0000-4000-8000-00000000000a"),
         "worker": ("0", "GPU-bbbbbbbb-1111-4111-8111-00000000000b")}
-MOUNTED = ("/home/jh_users", "/mnt/shared")
+MOUNTED = ("/home/jh_users", "/mnt/shared", "/home/jh_teams")
 OUTSIDE = "198.51.100.2"  # stands in for the cloud's metadata service: a listener in a namespace of the worker
 CONNECT = "python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)'"
 TOKEN_SEEN = "/root/join-token-seen.log"
@@ -82,6 +82,7 @@ class SwarmHub(UserPages):
             self.settings[role].update({
                 "gpu_enabled": True, "nvidia_driver_branch": None, "gpu_check_image": None,
                 "hub_users": list(USERS), "hub_passwords": self.passwords, "shared_storage": "mounted",
+                "hub_groups": {"vision": ["ann", "ben"]}, "team_folders": ["vision"],
                 "user_cpu_limit": 1,  # a Swarm refuses a limit beyond a node's CPUs (test-bed hosts have 2)
                 "swarm_advertise_address": eth0_address(host),
                 "user_blocked_addresses": ["169.254.169.254", OUTSIDE], "swarm_encrypted_network": False})
@@ -225,6 +226,22 @@ def test_servers_land_on_both_nodes_with_gpus_of_their_own(swarm, browser):
     assert ann[1] == owned[ann[0]] and ben[1] == owned[ben[0]]
 
 
+def test_a_team_folder_is_the_same_on_both_nodes_for_its_members(swarm, browser):
+    """ann and ben (group vision) run on different nodes: what one writes in ~/teams/vision the
+    other reads and changes."""
+    ann, ben = swarm.page(browser, "ann"), swarm.page(browser, "ben")
+    path = "teams/vision/plan.txt"
+    ann.goto(swarm.url("/user/ann/lab"))
+    assert api(ann, "PUT", f"/user/ann/api/contents/{path}",
+               {"type": "file", "format": "text", "content": "from ann"})["status"] == 201
+    ben.goto(swarm.url("/user/ben/lab"))
+    read = api(ben, "GET", f"/user/ben/api/contents/{path}")
+    assert read["status"] == 200 and "from ann" in read["text"], read
+    assert api(ben, "PUT", f"/user/ben/api/contents/{path}",
+               {"type": "file", "format": "text", "content": "from ann, edited by ben"})["status"] == 200
+    assert "edited by ben" in swarm.manager.ssh("cat /home/jh_teams/vision/plan.txt").stdout
+
+
 def test_servers_on_the_worker_reach_no_nodes_own_service_and_no_blocked_address(swarm):
     """From a user's server on the worker, the Hub server's registry, NFS (2049, rpcbind 111),
     Swarm (2377, 7946) and SSH, the worker's own, and the stand-in metadata listener: none answers,
@@ -275,6 +292,8 @@ def test_a_request_beyond_the_free_gpus_is_told_who_holds_them(swarm, browser):
     assert start(page, "cai", 0)["status"] in (201, 202)
     node, gpus = swarm.placement("cai")
     assert gpus == "" and "NVIDIA_VISIBLE_DEVICES=void" in swarm.environment("cai")
+    page.goto(swarm.url("/user/cai/lab"))
+    assert api(page, "GET", "/user/cai/api/contents/teams")["status"] == 404  # not in vision: no team folder
     stop(page, swarm, "cai")
 
 

@@ -233,19 +233,6 @@ def test_a_server_is_told_which_gpus_it_got():
 
 # --- group profiles: the most GPUs a user's groups allow ------------------------------------------
 
-PROFILES = {"vision": {"max_gpus": 2}, "teaching": {"max_gpus": 0}, "staff": {}}
-
-
-@pytest.mark.parametrize("groups, allowed", [
-    (["vision"], 2), (["vision", "teaching"], 2),  # the most any of their groups allows
-    (["teaching"], 0), (["nlp"], 0), ([], 0),  # a group without a profile gives no GPU
-    (["staff"], 1),  # a profile without max_gpus: max_gpus_per_user
-])
-def test_a_users_groups_decide_how_many_gpus_they_may_ask_for(groups, allowed):
-    assert allocation.group_max_gpus(PROFILES, groups, 1) == allowed
-    assert allocation.group_max_gpus({}, groups, 1) == 1  # no profiles: max_gpus_per_user for everyone
-
-
 def test_a_user_allowed_no_gpu_is_offered_none_and_refused_any():
     form = allocation.spawn_form({}, "scipy", FOUR, {}, EXCLUSIVE, 0, 0)
     assert '<option value="0" selected>No GPU (CPU only)</option>' in form

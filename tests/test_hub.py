@@ -102,9 +102,11 @@ def test_a_hub_without_known_gpus_starts_cpu_only_servers():
 
 def test_the_hub_image_carries_the_spawner_its_allocator_and_the_directory_logins():
     dockerfile = files()["hub-image/Dockerfile"]
-    assert "COPY gpu_allocation.py gpu_spawner.py directory_auth.py /opt/jupytergpu/" in dockerfile
+    copied = dockerfile.split("COPY gpu_spawner.py", 1)[1].split("/opt/jupytergpu/", 1)[0]
     assert "ENV PYTHONPATH=/opt/jupytergpu" in dockerfile
-    assert sorted(module.name for module in HUB_MODULES) == ["directory_auth.py", "gpu_allocation.py", "gpu_spawner.py"]
+    assert {module.name for module in HUB_MODULES} == {"gpu_spawner.py", *copied.replace("\\", " ").split()} == {
+        "directory_auth.py", "gpu_allocation.py", "gpu_spawner.py", "gpu_usage.py", "gpu_usage_service.py",
+        "group_profiles.py", "spawner_policies.py"}
     assert all(module.is_file() for module in HUB_MODULES)
 
 
@@ -178,14 +180,15 @@ def test_a_team_folder_is_mounted_into_its_members_servers_only(tmp_path):
 
 
 def test_limits_and_idle_culling_follow_the_settings():
-    config = hub_config(user_mem_limit="4G", user_cpu_limit=1.5, idle_cull_timeout=600)
-    assert (config.Spawner.mem_limit, config.Spawner.cpu_limit) == ("4G", 1.5)
+    config = hub_config(user_mem_limit="4G", user_cpu_limit=1.5, idle_cull_timeout=600, gpu_enabled=False)
+    # defaults for users outside any group profile (files/gpu_spawner.py applies them at each start)
+    assert (config.GpuDockerSpawner.default_mem_limit, config.GpuDockerSpawner.default_cpu_limit) == ("4G", 1.5)
     [culler] = config.JupyterHub.services
     assert culler["command"][-1] == "--timeout=600"
     assert config.JupyterHub.load_roles[1]["services"] == ["idle-culler"]
 
-    unlimited = hub_config(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None)
-    assert (unlimited.Spawner.mem_limit, unlimited.Spawner.cpu_limit) == (None, None)
+    unlimited = hub_config(user_mem_limit=None, user_cpu_limit=None, idle_cull_timeout=None, gpu_enabled=False)
+    assert (unlimited.GpuDockerSpawner.default_mem_limit, unlimited.GpuDockerSpawner.default_cpu_limit) == (None, None)
     assert unlimited.JupyterHub.services == [] and [r["name"] for r in unlimited.JupyterHub.load_roles] == ["admin"]
 
 

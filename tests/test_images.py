@@ -43,6 +43,17 @@ def test_the_shipped_patches_install_that_version_from_pypi_after_checking_it_is
     assert dockerfile.index(check) < dockerfile.index("RUN mamba install") < dockerfile.index(install)
 
 
+def test_both_gpu_images_of_the_default_chain_get_the_pinned_gpu_dashboard():
+    patches = REPO / "files" / "docker-stacks-patches"
+    gpu_contexts = {image["context"] for image in settings().notebook_images if image.get("cuda")}
+    patched = set()
+    for patch in patches.glob("000[45]-*.patch"):
+        text = patch.read_text()
+        assert '+RUN pip install --no-cache-dir "jupyterlab-nvdashboard==0.15.0" && \\' in text
+        patched.add(text.split("+++ b/", 1)[1].split("/Dockerfile", 1)[0])
+    assert patched == gpu_contexts == {"images/tensorflow-notebook/cuda", "images/pytorch-notebook/cuda12"}
+
+
 def test_ca_certificates_add_a_root_layer_under_the_whole_chain(tmp_path):
     plan = build_plan(settings(build_ca_certificates="/etc/ssl/certs/ca-certificates.crt"))
     assert plan[0].name == "root-with-ca-certificates"

@@ -267,6 +267,13 @@ def test_unsafe_team_folders_and_groups_are_refused(bad, message):
     ({"group_profiles": {"vision": {"max_gpus": -1}}}, "setting 'group_profiles' group 'vision': must be at least 0"),
     ({"group_profiles": {"vision": {"gpus": 2}}}, "setting 'group_profiles' group 'vision': has no field 'gpus'"),
     ({"group_profiles": {"a b": {"max_gpus": 1}}}, "setting 'group_profiles' group 'a b': must be a group name"),
+    ({"group_profiles": {"vision": {"images": ["Tensorflow"]}}},
+     "setting 'group_profiles' group 'vision' names image 'Tensorflow', which is not the display_name of any of "
+     "notebook_images (Python (SciPy), TensorFlow (GPU), PyTorch (GPU))"),
+    ({"group_profiles": {"vision": {"mem_limit": "lots"}}}, "group 'vision': must be a size like '8G'"),
+    ({"group_profiles": {"vision": {"max_hours": 0}}}, "group 'vision': must be at least 0.01"),
+    ({"team_folders": ["vision"], "shared_storage": "external-nfs", "nfs_server": "nas", "nfs_homes_export": "/h",
+      "nfs_shared_export": "/s"}, "setting 'nfs_teams_export' is needed with shared_storage = 'external-nfs' and team_folders"),
 ])
 def test_bad_group_profiles_are_refused(bad, message):
     with pytest.raises(SettingsError) as refused:

@@ -67,6 +67,23 @@ def test_workers_mount_both_folders_from_the_hubs_server():
         "10.0.0.1:/mnt/shared /mnt/shared nfs rw,nosuid,nodev,hard,_netdev,nfsvers=4.2 0 0"]
 
 
+def test_with_team_folders_their_root_is_exported_and_mounted_too():
+    teams = settings(team_folders=["vision"])
+    exports = storage_plan("gpu01", teams, MANAGER, MANAGER_NODE, WORKERS).exports.splitlines()
+    assert exports[3] == f"/home/jh_teams 10.0.0.2({EXPORT_OPTIONS}) 10.0.0.3({EXPORT_OPTIONS})"
+    plan = storage_plan("gpu02", teams, WORKER, MANAGER_NODE, WORKERS)
+    assert plan.mounts[2].fstab_line == "10.0.0.1:/home/jh_teams /home/jh_teams nfs rw,nosuid,nodev,hard,_netdev,nfsvers=4.2 0 0"
+    assert storage_plan("gpu02", teams, WORKER, MANAGER_NODE, WORKERS, manager_data=teams).mounts == plan.mounts
+    mounted = storage_plan("gpu02", settings(team_folders=["vision"], shared_storage="mounted"), WORKER, MANAGER_NODE,
+                           WORKERS)
+    assert mounted.mount_points[2] == ("team_folders_root", "/home/jh_teams")
+    with pytest.raises(SharedStorageError, match="needs setting 'nfs_teams_export' with shared_storage = 'external-nfs'"):
+        storage_plan("gpu02", settings(team_folders=["vision"], shared_storage="external-nfs", nfs_server="nas",
+                                       nfs_homes_export="/h", nfs_shared_export="/s"), WORKER, MANAGER_NODE, WORKERS)
+    with pytest.raises(SharedStorageError, match="has team_folders_root = '/srv/teams' but the Hub's server 'gpu01' has"):
+        storage_plan("gpu02", settings(team_folders_root="/srv/teams"), WORKER, MANAGER_NODE, WORKERS, manager_data=teams)
+
+
 def test_an_ipv6_server_is_written_in_brackets():
     plan = storage_plan("gpu02", settings(), WORKER, Node("gpu01", "fd00::1"), WORKERS)
     assert plan.mounts[0].source == "[fd00::1]:/home/jh_users"

@@ -266,6 +266,5 @@ def test_a_new_enough_worker_passes():
     assert preflight(("ubuntu", "24.04"), INACTIVE, AS_WORKER, user_cpu_limit=2) == []
 
 
-def test_team_folders_are_refused_in_a_swarm_for_now():
-    with pytest.raises(PyinfraError, match="setting 'team_folders' is not supported with gpu_workers yet"):
-        preflight(("ubuntu", "24.04"), INACTIVE, AS_WORKER, team_folders=["vision"])
+def test_team_folders_are_allowed_in_a_swarm_they_live_on_the_shared_storage():
+    assert preflight(("ubuntu", "24.04"), INACTIVE, AS_WORKER, user_cpu_limit=2, team_folders=["vision"]) == []

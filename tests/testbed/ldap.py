@@ -4,7 +4,9 @@ served with StartTLS under a certificate from a test CA made here.
 The image is built once on this machine from the debootstrap base (no registry is reachable) and
 preloaded onto the Hub's test-bed host like any image archive; the test runs it in that host's
 Docker, on the Hub's network, under the name the Hub is configured with (DOMAIN), so the Hub
-reaches it by name and checks the certificate against that name.
+reaches it by name and checks the certificate against that name. Its port is published on the
+host, which names it in /etc/hosts as a site's DNS would: the deploy checks the directory from
+the server before changing anything.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def serve(host, workdir: Path, network: str, people: dict[str, str], groups: dic
     for local, remote in ((tls["certificate"], "server.pem"), (tls["key"], "server.key"), (tls["ca"], "ca.pem"),
                           (workdir / "directory.ldif", "directory.ldif")):
         testbed.docker("cp", str(local), f"{host.name}:/root/ldap-tls/{remote}")
-    host.ssh(f"docker run -d --name directory --network {network} --network-alias {DOMAIN}"
+    host.ssh(f"docker run -d --name directory --network {network} --network-alias {DOMAIN} -p 389:389"
              f" -v /root/ldap-tls:/tls:ro {image()} >/dev/null")
+    host.ssh(f"grep -q ' {DOMAIN}$' /etc/hosts || echo '127.0.0.1 {DOMAIN}' >> /etc/hosts")
     host.ssh("for _ in $(seq 60); do docker exec directory test -e /tmp/directory-ready && exit 0; sleep 1; done;"
              " docker logs directory; exit 1")

@@ -147,9 +147,14 @@ def install_admins_driver(host) -> None:
 STANDIN_GPUS = [("0", "GPU-0a0a0a0a-0000-4000-8000-000000000000"), ("1", "GPU-1b1b1b1b-1111-4111-8111-111111111111")]
 HOOK_LOG = "/var/log/nvidia-hook-standin.jsonl"
 
+UTILIZATION_DIR = "/var/lib/nvidia-standin"  # <uuid>: the utilisation (%) the stand-in reports; 0 if missing
+
 NVIDIA_SMI = """#!/bin/sh
-# Stand-in for nvidia-smi (tests only): two GPUs, for the NvidiaGpus fact.
+# Stand-in for nvidia-smi (tests only): two GPUs, for the NvidiaGpus fact and the usage sampler
+# (utilisation from UTILIZATION_DIR, which the test sets).
 case "$1" in
+  --query-gpu=uuid,name,utilization.gpu,memory.used,memory.total)
+{usage};;
   --query-gpu=*)
 {query};;
   -L)
@@ -179,14 +184,21 @@ def install_gpus(host, gpus: tuple[tuple[int, str], ...] = STANDIN_GPUS) -> list
     query = "\n".join(f"    echo '{index}, NVIDIA H200, {uuid}, 143771, {DRIVER_VERSION.split('-')[0]}, Disabled'"
                       for index, uuid in gpus)
     listing = "\n".join(f"    echo 'GPU {index}: NVIDIA H200 (UUID: {uuid})'" for index, uuid in gpus)
+    usage = "\n".join(f"    echo \"{uuid}, NVIDIA H200, $(cat {UTILIZATION_DIR}/{uuid} 2>/dev/null || echo 0), 1024, 143771\""
+                      for _, uuid in gpus)
     with tempfile.TemporaryDirectory() as folder:
-        for name, text in (("nvidia-smi", NVIDIA_SMI.format(query=query, listing=listing)),
+        for name, text in (("nvidia-smi", NVIDIA_SMI.format(query=query, listing=listing, usage=usage)),
                            ("nvidia-container-runtime-hook", HOOK)):
             Path(folder, name).write_text(text)
             Path(folder, name).chmod(0o755)
             testbed.docker("cp", str(Path(folder, name)), f"{host.name}:/usr/local/bin/{name}")
     host.ssh("chown root:root /usr/local/bin/nvidia-smi /usr/local/bin/nvidia-container-runtime-hook")
     return [uuid for _, uuid in gpus]
+
+
+def set_utilization(host, uuid: str, percent: int) -> None:
+    """What the stand-in nvidia-smi reports as `uuid`'s utilisation from now on."""
+    host.ssh(f"mkdir -p {UTILIZATION_DIR} && echo {int(percent)} > {UTILIZATION_DIR}/{uuid}")
 
 
 def hook_records(host) -> dict[str, str | None]:

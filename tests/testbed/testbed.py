@@ -360,7 +360,10 @@ def _archive(ref: str, workdir: Path) -> str:
 IMAGES_SUITE = "trixie"
 
 
-SHARED_PATCH = HERE.parent.parent / "files" / "docker-stacks-patches" / "0002-base-notebook-jupyterhub-install-script.patch"
+# This project's patches the fixture's layout takes as upstream's: the JupyterHub install script
+# (0002) and the GPU dashboard in the TensorFlow image (0004).
+SHARED_PATCHES = [HERE.parent.parent / "files" / "docker-stacks-patches" / name for name in (
+    "0002-base-notebook-jupyterhub-install-script.patch", "0004-tensorflow-notebook-gpu-dashboard.patch")]
 
 
 def testbed_settings(workdir: Path) -> dict:
@@ -376,11 +379,11 @@ def testbed_settings(workdir: Path) -> dict:
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "fixture")
     debian = base_image(IMAGES_SUITE)
-    # The fixture's own patch, and the project's patch that adds the JupyterHub install script:
+    # The fixture's own patch, and the project's patches its layout takes (SHARED_PATCHES):
     # the fixture's base-notebook installs JupyterHub with the same script as upstream's.
     patches = workdir / "docker-stacks-patches"
     patches.mkdir(exist_ok=True)
-    for patch in [*(FIXTURES / "docker-stacks-patches").glob("*.patch"), SHARED_PATCH]:
+    for patch in [*(FIXTURES / "docker-stacks-patches").glob("*.patch"), *SHARED_PATCHES]:
         shutil.copy(patch, patches)
     return {
         "hub_tls": "off",  # plain HTTP on HUB_PORT; the HTTPS proxy is tested on its own (https_settings)

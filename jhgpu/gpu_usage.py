@@ -1,0 +1,97 @@
+"""How busy each GPU is, since when it has been idle, and what to do about a server whose GPUs
+stayed idle (gpu_idle_timeout). Pure: nvidia-smi's lines and clock readings in, state and
+verdicts out.
+
+Runs in three places, copied as it is: on each GPU server, by files/gpu_usage_sampler.py (which
+samples nvidia-smi and keeps USAGE_FILE); in the Hub, by the admins' page
+(files/gpu_usage_service.py) and by the spawner's poll (files/spawner_policies.py), which read
+that file. A GPU is idle while its utilisation reads 0 %: NVML's utilization.gpu is the share of
+the last sample period in which a kernel ran (nvidia-smi(1), "utilization.gpu"), so a notebook
+that only holds memory is idle, and one training a model is not.
+"""
+
+from __future__ import annotations
+
+import json
+
+QUERY = "uuid,name,utilization.gpu,memory.used,memory.total"  # nvidia-smi --query-gpu, in this order
+SAMPLE_SECONDS = 10
+HISTORY_SECONDS = 3600  # kept for the page's sparkline
+STALE_SECONDS = 300  # usage older than this is unknown: nothing is reclaimed on old news
+USAGE_FILE = "usage.json"
+
+
+def parse_query(lines: list[str]) -> dict[str, dict]:
+    """`nvidia-smi --query-gpu=QUERY --format=csv,noheader,nounits` -> {uuid: sample}. A value
+    nvidia-smi cannot read ("[N/A]", e.g. a GPU in MIG mode) is None."""
+    samples = {}
+    for line in lines:
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) != 5 or not fields[0].startswith("GPU-"):
+            continue
+
+        def number(text: str):
+            return int(text) if text.isdigit() else None
+
+        samples[fields[0]] = {"name": fields[1], "utilization": number(fields[2]),
+                              "memory_used": number(fields[3]), "memory_total": number(fields[4])}
+    return samples
+
+
+def advance(state: dict, samples: dict[str, dict], now: float) -> dict:
+    """The next state of a node's usage: each GPU's latest sample, since when it has read 0 %
+    (idle_since; None while busy or unknown) and the last hour's utilisation ([time, percent])."""
+    gpus = {}
+    for uuid, sample in samples.items():
+        before = (state.get("gpus") or {}).get(uuid, {})
+        utilization = sample["utilization"]
+        if utilization == 0:
+            idle_since = before.get("idle_since") or now
+        else:
+            idle_since = None
+        history = [point for point in before.get("history", []) if point[0] > now - HISTORY_SECONDS]
+        gpus[uuid] = {**sample, "idle_since": idle_since, "history": [*history, [now, utilization]]}
+    return {"updated": now, "gpus": gpus}
+
+
+def read_usage(text: str | None, now: float) -> dict[str, dict]:
+    """USAGE_FILE's GPUs, or {} when it is missing, unreadable or stale."""
+    try:
+        state = json.loads(text or "")
+    except ValueError:
+        return {}
+    if not isinstance(state, dict) or now - state.get("updated", 0) > STALE_SECONDS:
+        return {}
+    return state.get("gpus") or {}
+
+
+BUSY, IDLE, WARN, STOP = "busy", "idle", "warn", "stop"
+
+
+def idle_verdict(held: list[str], usage: dict[str, dict], now: float, timeout: float | None, grace: float,
+                 warned_at: float | None) -> tuple[str, float | None]:
+    """What to do with a server holding the GPUs `held`: (verdict, since when all of them have
+    been idle). BUSY: one is in use, or unknown (never reclaim on missing data); IDLE: idle, not
+    for `timeout` yet, or warned less than `grace` ago; WARN: tell the user now; STOP: warned
+    `grace` ago and still idle."""
+    if not timeout or not held or any(usage.get(uuid, {}).get("idle_since") is None for uuid in held):
+        return BUSY, None
+    since = max(usage[uuid]["idle_since"] for uuid in held)
+    if now - since < timeout:
+        return IDLE, since
+    if warned_at is None or warned_at < since:
+        return WARN, since
+    return (STOP if now - warned_at >= grace else IDLE), since
+
+
+def sparkline(history: list[list], width: int = 120, height: int = 24) -> str:
+    """The last hour's utilisation as an inline SVG polyline (0 % at the bottom)."""
+    points = [(time, percent) for time, percent in history if percent is not None]
+    if len(points) < 2:
+        return ""
+    start, end = points[0][0], points[-1][0]
+    span = max(end - start, 1)
+    coordinates = " ".join(f"{(time - start) / span * width:.1f},{height - percent / 100 * height:.1f}"
+                           for time, percent in points)
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="utilisation, last hour">'
+            f'<polyline fill="none" stroke="currentColor" points="{coordinates}"/></svg>')

@@ -1,0 +1,104 @@
+"""How busy the GPUs are and when idle GPUs come back (jhgpu/gpu_usage.py, which the GPU server's
+sampler and the Hub run too), and how the deploy sets it up. The sampler, the admins' page and the
+reclaiming run on a test-bed host with stand-in GPUs whose utilisation the test sets
+(tests/test_e2e_gpus.py)."""
+
+import json
+
+import pytest
+
+from jhgpu import gpu_usage
+from jhgpu.gpu_usage import BUSY, IDLE, STOP, WARN, advance, idle_verdict, parse_query, read_usage, sparkline
+from test_hub import files, hub_config
+
+A, B = "GPU-0a0a0a0a-0000-4000-8000-000000000000", "GPU-1b1b1b1b-1111-4111-8111-111111111111"
+# `nvidia-smi --query-gpu=uuid,name,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits`,
+# shaped like the H200 of tests/fixtures/nvidia (values constructed); a GPU in MIG mode reads [N/A].
+QUERY_OUTPUT = [f"{A}, NVIDIA H200, 0, 512, 143771", f"{B}, NVIDIA H200, [N/A], 1024, 143771", "garbage line"]
+
+
+def test_nvidia_smis_lines_become_samples():
+    assert parse_query(QUERY_OUTPUT) == {
+        A: {"name": "NVIDIA H200", "utilization": 0, "memory_used": 512, "memory_total": 143771},
+        B: {"name": "NVIDIA H200", "utilization": None, "memory_used": 1024, "memory_total": 143771}}
+
+
+def sample(util_a, util_b=50):
+    return {A: {"name": "H200", "utilization": util_a, "memory_used": 0, "memory_total": 1},
+            B: {"name": "H200", "utilization": util_b, "memory_used": 0, "memory_total": 1}}
+
+
+def test_a_gpu_is_idle_since_its_first_zero_reading_and_busy_again_at_once():
+    state = advance({}, sample(0), 100.0)
+    state = advance(state, sample(0), 110.0)
+    assert state["gpus"][A]["idle_since"] == 100.0 and state["gpus"][B]["idle_since"] is None
+    assert advance(state, sample(3), 120.0)["gpus"][A]["idle_since"] is None
+    assert advance(advance(state, sample(3), 120.0), sample(0), 130.0)["gpus"][A]["idle_since"] == 130.0
+    # unknown utilisation (MIG) never counts as idle
+    assert advance({}, sample(None), 100.0)["gpus"][A]["idle_since"] is None
+
+
+def test_an_hour_of_history_is_kept():
+    state = {}
+    for minute in range(90):
+        state = advance(state, sample(minute % 100), minute * 60.0)
+    history = state["gpus"][A]["history"]
+    assert history[0][0] > 89 * 60 - 3600 and history[-1] == [89 * 60.0, 89] and len(history) == 60
+
+
+def test_a_usage_file_that_is_missing_broken_or_stale_is_no_usage():
+    state = advance({}, sample(0), 1000.0)
+    assert read_usage(json.dumps(state), 1010.0)[A]["idle_since"] == 1000.0
+    assert read_usage(json.dumps(state), 1000.0 + gpu_usage.STALE_SECONDS + 1) == {}
+    assert read_usage(None, 0) == {} and read_usage("{half", 0) == {}
+
+
+USAGE = {A: {"idle_since": 1000.0}, B: {"idle_since": None}}
+
+
+@pytest.mark.parametrize("held, now, warned_at, verdict", [
+    ([A], 1000.0 + 3599, None, IDLE),  # idle, not for the timeout yet
+    ([A], 1000.0 + 3600, None, WARN),  # idle for the timeout: tell the user
+    ([A], 1000.0 + 4000, 4600.0, IDLE),  # warned, within the grace period
+    ([A], 4600.0 + 1800, 4600.0, STOP),  # warned a grace period ago, still idle
+    ([A], 1000.0 + 9999, 500.0, WARN),  # a warning from before this idle spell does not count
+    ([A, B], 1000.0 + 9999, None, BUSY),  # one of its GPUs is busy
+    ([], 9999.0, None, BUSY),  # holds no GPU
+    (["GPU-unknown"], 9999.0, None, BUSY),  # no usage known: never reclaimed on missing data
+])
+def test_idle_verdicts(held, now, warned_at, verdict):
+    assert idle_verdict(held, USAGE, now, 3600, 1800, warned_at)[0] == verdict
+    assert idle_verdict(held, USAGE, now, None, 1800, warned_at)[0] == BUSY  # gpu_idle_timeout None: never
+
+
+def test_the_sparkline_draws_the_last_hour():
+    line = sparkline([[0, 0], [1800, 100], [3600, None], [3600, 50]])
+    assert line.startswith("<svg") and 'points="0.0,24.0 60.0,0.0 120.0,12.0"' in line
+    assert sparkline([[0, 10]]) == ""
+
+
+def test_a_gpu_server_gets_the_admins_gpu_page_and_the_idle_settings():
+    config = hub_config(gpu_idle_timeout=7200, gpu_idle_grace=600, gpu_idle_exempt_groups=["training"])
+    page = next(service for service in config.JupyterHub.services if service["name"] == "gpu-usage")
+    assert page["url"] == "http://127.0.0.1:10101" and page["command"][-1] == "/opt/jupytergpu/gpu_usage_service.py"
+    assert "roles" not in page  # admins reach it through their access:services scope, users not at all
+    spawner = config.GpuDockerSpawner
+    assert (spawner.gpu_idle_timeout, spawner.gpu_idle_grace, spawner.gpu_idle_exempt_groups) == (7200, 600, ["training"])
+    assert spawner.gpu_usage_file == "/srv/gpu-usage/usage.json"
+    assert "announcement_home" in config.JupyterHub.template_vars
+    assert "/var/lib/jupytergpu-gpu-usage:/srv/gpu-usage:ro" in files()["docker-compose.yml"]
+    cpu_only = hub_config(gpu_enabled=False)
+    assert [service["name"] for service in cpu_only.JupyterHub.services] == ["idle-culler"]
+    assert "gpu-usage" not in files(gpu_enabled=False)["docker-compose.yml"]
+
+
+def test_the_deploy_runs_the_sampler_on_a_gpu_server_only():
+    from recorded import run_deploy
+    from recorded_hosts import fresh_host
+
+    gpu = run_deploy(fresh_host("ubuntu", "24.04"))
+    assert "PUT /usr/local/lib/jupytergpu/gpu_usage_sampler.py" in gpu and "PUT /usr/local/lib/jupytergpu/gpu_usage.py" in gpu
+    assert "PUT /etc/systemd/system/jupyterhub-gpu-usage.service" in gpu
+    assert any("systemctl start jupyterhub-gpu-usage.service" in command for command in gpu)
+    cpu_only = run_deploy(fresh_host("ubuntu", "24.04"), gpu_enabled=False)
+    assert not any("/usr/local/lib/jupytergpu" in command or "jupyterhub-gpu-usage" in command for command in cpu_only)
