@@ -2,7 +2,7 @@
 Only users with access to the service open it, and by JupyterHub's default roles that is the
 admins (the `admin` role has `access:services`; the `user` role has `self` only).
 
-Per GPU: its node, name and UUID, who holds it (the labels the spawner puts on each server's
+At metrics, the same for Prometheus (gpu_usage.prometheus_text). Per GPU: its node, name and UUID, who holds it (the labels the spawner puts on each server's
 container), utilisation and memory now, since when it has been idle and the last hour, from the
 usage file the GPU server's sampler keeps (files/gpu_usage_sampler.py). Runs in the Hub's
 container; the deploy copies it there with gpu_usage.py and gpu_allocation.py.
@@ -78,9 +78,27 @@ table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ccc;padding:.3e
 </body></html>""")
 
 
+class Metrics(HubOAuthenticated, web.RequestHandler):
+    """The same figures for Prometheus, for a token with access to this service (the
+    `prometheus` service's, prometheus_token_file); refused, not redirected to a login, without."""
+
+    def get(self):
+        if not self.get_current_user():
+            raise web.HTTPError(403)
+        now = time.time()
+        try:
+            with open(USAGE_FILE) as usage_file:
+                usage = gpu_usage.read_usage(usage_file.read(), now)
+        except OSError:
+            usage = {}
+        self.set_header("Content-Type", "text/plain; version=0.0.4")
+        self.finish(gpu_usage.prometheus_text(usage, holders(), os.environ.get("JUPYTERGPU_NODE", ""), now))
+
+
 def main() -> None:
     app = web.Application([
         (PREFIX, GpuPage),
+        (url_path_join(PREFIX, "metrics"), Metrics),
         (url_path_join(PREFIX, "oauth_callback"), HubOAuthCallbackHandler),
     ], cookie_secret=os.urandom(32))
     app.listen(urlparse(os.environ["JUPYTERHUB_SERVICE_URL"]).port, address="127.0.0.1")

@@ -338,6 +338,12 @@ gpu_idle_grace = 1800
 # Groups whose members' servers are never reclaimed (e.g. ["long-training"]).
 gpu_idle_exempt_groups = []
 
+# A file on the machine running pyinfra holding a token (e.g. `openssl rand -hex 32`) for your
+# Prometheus: it then reads the Hub's /hub/metrics and, on a GPU server, each GPU's metrics with
+# its holder (/services/gpu-usage/metrics). The token reaches only the Hub's root-only data
+# folder. None: no metrics for anyone (README, "Prometheus").
+prometheus_token_file = None
+
 # --- The NVIDIA stack (when gpu_enabled) -----------------------------------------------------------
 
 # Driver branch to install. "auto": a branch the host's archive really offers (read from its apt

@@ -95,3 +95,30 @@ def sparkline(history: list[list], width: int = 120, height: int = 24) -> str:
                            for time, percent in points)
     return (f'<svg width="{width}" height="{height}" role="img" aria-label="utilisation, last hour">'
             f'<polyline fill="none" stroke="currentColor" points="{coordinates}"/></svg>')
+
+
+# Prometheus' text exposition format (version 0.0.4): one gauge per figure, labelled by GPU and holder.
+METRICS = (("utilization_percent", "utilization", "GPU utilisation (NVML utilization.gpu), percent"),
+           ("memory_used_mib", "memory_used", "GPU memory in use, MiB"),
+           ("memory_total_mib", "memory_total", "GPU memory, MiB"))
+
+
+def _label(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus_text(usage: dict[str, dict], holders: dict[str, list[str]], node: str, now: float) -> str:
+    """The GPUs' usage as Prometheus metrics: jupytergpu_gpu_<figure>{node, uuid, name, holder}
+    (holder "" for a free GPU), and jupytergpu_gpu_idle_seconds for the idle ones."""
+    lines = []
+    for metric, field, meaning in (*METRICS, ("idle_seconds", None, "Seconds the GPU has read 0 % utilisation")):
+        lines += [f"# HELP jupytergpu_gpu_{metric} {meaning}", f"# TYPE jupytergpu_gpu_{metric} gauge"]
+        for uuid, gpu in sorted(usage.items()):
+            value = (now - gpu["idle_since"] if gpu.get("idle_since") is not None else None) if field is None \
+                else gpu.get(field)
+            if value is None:
+                continue
+            labels = (f'node="{_label(node)}",uuid="{_label(uuid)}",name="{_label(gpu.get("name", ""))}",'
+                      f'holder="{_label(",".join(holders.get(uuid, [])))}"')
+            lines.append(f"jupytergpu_gpu_{metric}{{{labels}}} {value:g}")
+    return "\n".join(lines) + "\n"

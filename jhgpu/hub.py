@@ -163,6 +163,19 @@ def blocked_accounts(data, ever_declared) -> list[str]:
     return sorted(set(ever_declared) - set(declared_accounts(data)))
 
 
+PROMETHEUS_TOKEN_FILE = "prometheus-token"  # in the Hub's data folder
+
+
+def prometheus_access(data, swarm=None) -> dict | None:
+    """The `prometheus` service, whose token (prometheus_token_file) reads the Hub's /hub/metrics
+    and the GPU page's metrics; None when prometheus_token_file is unset."""
+    if not data.prometheus_token_file:
+        return None
+    scopes = ["read:metrics", *(["access:services!service=gpu-usage"] if watches_gpus(data, swarm) else [])]
+    return {"token_file": f"{HUB_HOME}/{HUB_DATA_DIR}/{PROMETHEUS_TOKEN_FILE}",
+            "role": {"name": "prometheus", "services": ["prometheus"], "scopes": scopes}}
+
+
 def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None, oidc_discovery=None) -> dict:
     names = HubNames.of(data)
     proxy = proxy_plan(data, hostname)
@@ -229,6 +242,7 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None, oi
         "roles": roles,
         "swarm": None,
         "spawner": "GpuDockerSpawner",
+        "prometheus": prometheus_access(data, swarm),
         "gpu_usage": {"dir": GPU_USAGE_DIR, "in_hub": GPU_USAGE_IN_HUB, "timeout": data.gpu_idle_timeout,
                       "grace": data.gpu_idle_grace, "exempt_groups": list(data.gpu_idle_exempt_groups)}
         if watches_gpus(data, swarm) else None,

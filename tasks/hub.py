@@ -17,7 +17,7 @@ from jhgpu.facts.identity import identity_answer
 from jhgpu.facts.nvidia import NvidiaGpus
 from jhgpu.fleet import advertise_address, role, worker_hosts
 from jhgpu.gpu_allocation import allocatable_gpus
-from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FILE, HUB_HOME, HUB_MODULES, HubNames, declared_accounts,
+from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FILE, HUB_HOME, HUB_MODULES, PROMETHEUS_TOKEN_FILE, HubNames, declared_accounts,
                        hub_files, hub_image_build)
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
 from jhgpu.operations.docker import docker_image_present, superseded_images_removed
@@ -58,9 +58,11 @@ files.put(name="Record the declared accounts", src=StringIO(json.dumps(ever_decl
 files.directory(name="Create the Hub image's build folder", path=build.context, user=user, group=user)
 written = [files.put(name=f"Write {path}", src=StringIO(content), dest=f"{root}/{path}", user=user, group=user,
                      mode="644") for path, content in rendered.files.items()]
-# The directory's CA and the service account's password (hub_auth "ldap"): root's, read at start.
+# Secrets and CAs read by the Hub at start (the directory's or provider's, Prometheus' token): root's.
+secrets = {**auth_uploads(host.data),
+           **({host.data.prometheus_token_file: PROMETHEUS_TOKEN_FILE} if host.data.prometheus_token_file else {})}
 written += [files.put(name=f"Upload {local} into the Hub's data folder", src=local, dest=f"{root}/{HUB_DATA_DIR}/{name}",
-                      user="root", group="root", mode="600") for local, name in auth_uploads(host.data).items()]
+                      user="root", group="root", mode="600") for local, name in secrets.items()]
 files.put(name="Upload the Hub's account tool", src=str(ACCOUNTS_SCRIPT),
           dest=f"{build.context}/hub-accounts.py", user=user, group=user, mode="755")
 for module in HUB_MODULES:

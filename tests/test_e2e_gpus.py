@@ -22,7 +22,7 @@ import pytest
 
 from conftest import DeployedHub
 from hub_browser import UserPages, api, write_file
-from testbed import nvidia_standins, testbed
+from testbed import nvidia_standins, prometheus, testbed
 
 pytestmark = pytest.mark.e2e
 
@@ -38,10 +38,13 @@ class GpuHub(DeployedHub, UserPages):
         urls = nvidia_standins.serve(host, nvidia_standins.build_repository(tmp))
         nvidia_standins.install_admins_driver(host)
         self.gpus = nvidia_standins.install_gpus(host)
-        super().__init__(host, tmp, {**testbed.testbed_settings(tmp), **urls, "gpu_enabled": True,
+        settings = testbed.testbed_settings(tmp)
+        super().__init__(host, tmp, {**settings, **urls, "gpu_enabled": True,
                                      "nvidia_driver_branch": None, "gpu_check_image": None,  # no CUDA in containers
                                      "hub_users": list(USERS), "hub_passwords": self.passwords,
-                                     "user_shm_size": SHM_SIZE})
+                                     "user_shm_size": SHM_SIZE,
+                                     "preload_images": [*settings["preload_images"],
+                                                        testbed._archive(prometheus.image(), tmp)]})
 
     def gpus_of(self, user: str) -> list[str]:
         """The GPUs the device request of `user`'s container names."""
@@ -283,8 +286,10 @@ def test_admins_see_who_holds_which_gpu_and_idle_gpus_come_back(hub, browser):
             stop(hub.page(browser, user), hub, user)
     for uuid in hub.gpus:  # busy, until the test says otherwise
         nvidia_standins.set_utilization(hub.host, uuid, 70)
+    token = hub.tmp / "prometheus-token"
+    token.write_text(secrets.token_hex(32) + "\n")
     hub.settings.update(hub_groups={}, group_profiles={}, hub_admin_users=["cai"], hub_users=["ann", "ben"],
-                        gpu_idle_timeout=60, gpu_idle_grace=30)
+                        gpu_idle_timeout=60, gpu_idle_grace=30, prometheus_token_file=str(token))
     run = hub.deploy()
     assert run.returncode == 0, run.output[-6000:]
     hub.__dict__.pop("_pages", None)  # the Hub was recreated: log in afresh
@@ -310,6 +315,16 @@ def test_admins_see_who_holds_which_gpu_and_idle_gpus_come_back(hub, browser):
     assert rows[ann_gpu][3] == "ann" and rows[ben_gpu][3] == "ben" and rows[ann_gpu][4] == "0 %"
     assert rows[ben_gpu][6] == "in use" and "NVIDIA H200" in rows[ann_gpu][1]
     assert hub.page(browser, "ben").goto(hub.url("/services/gpu-usage/")).status == 403  # not an admin
+
+    # Prometheus (Debian's) scrapes the Hub's and the GPUs' metrics with the token; nobody without it.
+    for path in ("/hub/metrics", "/services/gpu-usage/metrics"):
+        status = hub.host.ssh(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{testbed.HUB_PORT}{path}").stdout
+        assert status == "403", (path, status)
+    prometheus.serve(hub.host, hub.tmp, "jupyterhub-network", token)
+    [held] = prometheus.query(hub.host, 'jupytergpu_gpu_utilization_percent{holder="ben"}')
+    assert held["metric"]["uuid"] == ben_gpu and held["value"][1] == "70", held
+    assert prometheus.query(hub.host, 'up{job="hub"} == 1') and prometheus.query(hub.host, "jupyterhub_active_users")
+    assert token.read_text().strip() not in hub.host.ssh("journalctl --no-pager -o cat").stdout
 
     deadline = time.monotonic() + 240
     warned = False

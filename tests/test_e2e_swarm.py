@@ -294,6 +294,7 @@ def test_a_request_beyond_the_free_gpus_is_told_who_holds_them(swarm, browser):
     assert gpus == "" and "NVIDIA_VISIBLE_DEVICES=void" in swarm.environment("cai")
     page.goto(swarm.url("/user/cai/lab"))
     assert api(page, "GET", "/user/cai/api/contents/teams")["status"] == 404  # not in vision: no team folder
+    page.goto(swarm.url("/hub/home"))  # the Hub's API takes the Hub page's XSRF cookie
     stop(page, swarm, "cai")
 
 

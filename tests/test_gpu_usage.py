@@ -102,3 +102,35 @@ def test_the_deploy_runs_the_sampler_on_a_gpu_server_only():
     assert any("systemctl start jupyterhub-gpu-usage.service" in command for command in gpu)
     cpu_only = run_deploy(fresh_host("ubuntu", "24.04"), gpu_enabled=False)
     assert not any("/usr/local/lib/jupytergpu" in command or "jupyterhub-gpu-usage" in command for command in cpu_only)
+
+
+def test_prometheus_metrics_carry_each_gpus_holder():
+    usage = advance(advance({}, sample(0), 100.0), sample(0), 160.0)["gpus"]
+    text = gpu_usage.prometheus_text(usage, {A: ["ann"], B: ['b"en']}, "gpu01", 160.0)
+    assert "# TYPE jupytergpu_gpu_utilization_percent gauge" in text
+    assert f'jupytergpu_gpu_utilization_percent{{node="gpu01",uuid="{A}",name="H200",holder="ann"}} 0' in text
+    assert f'jupytergpu_gpu_utilization_percent{{node="gpu01",uuid="{B}",name="H200",holder="b\\"en"}} 50' in text
+    assert f'jupytergpu_gpu_idle_seconds{{node="gpu01",uuid="{A}",name="H200",holder="ann"}} 60' in text
+    assert f'jupytergpu_gpu_idle_seconds{{node="gpu01",uuid="{B}"' not in text  # busy: no idle time
+    assert text.endswith("\n")
+
+
+def test_a_prometheus_token_reads_the_hubs_and_the_gpus_metrics_and_nothing_else(tmp_path):
+    token = tmp_path / "prometheus-token"
+    token.write_text("a-long-random-token\n")
+    opened = []
+
+    def fake_open(path, *args, **kwargs):
+        opened.append(path)
+        return __import__("io").StringIO("a-long-random-token\n")
+
+    config = hub_config(prometheus_token_file=str(token), _open=fake_open)
+    assert {"name": "prometheus", "api_token": "a-long-random-token"} in config.JupyterHub.services
+    role = next(role for role in config.JupyterHub.load_roles if role["name"] == "prometheus")
+    assert role == {"name": "prometheus", "services": ["prometheus"],
+                    "scopes": ["read:metrics", "access:services!service=gpu-usage"]}
+    assert opened == ["/srv/jupyterhub/data/prometheus-token"]
+    assert "a-long-random-token" not in files(prometheus_token_file=str(token))["jupyterhub_config.py"]
+    cpu_only = hub_config(prometheus_token_file=str(token), gpu_enabled=False, _open=fake_open)
+    assert next(role for role in cpu_only.JupyterHub.load_roles if role["name"] == "prometheus")["scopes"] == ["read:metrics"]
+    assert "prometheus" not in str(hub_config().JupyterHub.services)

@@ -58,15 +58,16 @@ def files(gpus=None, **overrides) -> dict[str, str]:
     return hub_files(settings(**overrides), gpus=gpus).files
 
 
-def hub_config(gpus=None, **overrides) -> Section:
-    """What JupyterHub would be configured with on a host with these settings."""
+def hub_config(gpus=None, _open=open, **overrides) -> Section:
+    """What JupyterHub would be configured with on a host with these settings (`_open`: what the
+    configuration's open() reads, for the files the Hub finds in its data folder)."""
     config = Section()
     stub = types.ModuleType("nativeauthenticator")  # its folder (templates) and its class are used
     stub.__file__ = "/usr/lib/python3/nativeauthenticator/__init__.py"
     stub.NativeAuthenticator = RecordingNativeAuthenticator
     sys.modules["nativeauthenticator"] = stub
     exec(compile(files(gpus, **overrides)["jupyterhub_config.py"], "jupyterhub_config.py", "exec"),
-         {"get_config": lambda: config})
+         {"get_config": lambda: config, "open": _open})
     return config
 
 
