@@ -26,11 +26,11 @@ local.include("tasks/jupyterhub_user.py")
 local.include("tasks/folders.py")
 local.include("tasks/shared_storage.py")  # several servers: homes and shared data on every node
 local.include("tasks/team_folders.py")  # each group's own, on the shared storage
+local.include("tasks/gpu_usage.py")  # every GPU node's usage, for the admins' page and idle GPUs
 if not is_worker(host):  # a Swarm's workers only run users' servers: the rest is the Hub's server's
     local.include("tasks/preload_images.py")
     local.include("tasks/notebook_images.py")
     local.include("tasks/https.py")  # the proxy's certificates, before the Hub's Compose project starts it
-    local.include("tasks/gpu_usage.py")  # a GPU server's usage, for the admins' page and idle GPUs
     local.include("tasks/hub.py")
     local.include("tasks/image_registry.py")  # several servers: the images, where every node pulls them
     local.include("tasks/hub_accounts.py")

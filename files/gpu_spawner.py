@@ -139,14 +139,7 @@ class GpuDockerSpawner(IdleGpus, GroupProfiles, DockerSpawner):
             await asyncio.sleep(0.1)
 
 
-def assigned_gpus(task: dict) -> list[str]:
-    """The GPU UUIDs Swarm assigned a task (its named generic resources, as `docker inspect` of
-    the task shows them)."""
-    return [resource["NamedResourceSpec"]["Value"] for resource in task.get("GenericResources") or []
-            if resource.get("NamedResourceSpec", {}).get("Kind") == "gpu"]
-
-
-class GpuSwarmSpawner(GroupProfiles, SwarmSpawner):
+class GpuSwarmSpawner(IdleGpus, GroupProfiles, SwarmSpawner):
     """SwarmSpawner, for a Hub whose users' servers run on several GPU servers (a Swarm): each
     server is a service reserving a count of the nodes' `gpu` generic resources, and Swarm places
     it on a node with that many free, handing the task their UUIDs (DOCKER_RESOURCE_GPU). The
@@ -167,7 +160,7 @@ class GpuSwarmSpawner(GroupProfiles, SwarmSpawner):
         labels = []
         for service in await self.docker("services", filters={"label": allocation.HOLDER_LABEL}):
             tasks = await self.docker("tasks", filters={"service": service["ID"], "desired-state": "running"})
-            uuids = [uuid for task in tasks for uuid in assigned_gpus(task)]
+            uuids = [uuid for task in tasks for uuid in allocation.assigned_gpus(task)]
             labels.append(allocation.holder_labels(service["Spec"]["Labels"].get(allocation.HOLDER_LABEL, "?"),
                                                    tuple(uuids)))
         return allocation.holdings(labels)
@@ -260,7 +253,7 @@ class GpuSwarmSpawner(GroupProfiles, SwarmSpawner):
                 await self._refuse_if_no_room(status, waited)
             await asyncio.sleep(1)
             waited += 1
-        uuids = tuple(assigned_gpus(task))
+        uuids = tuple(allocation.assigned_gpus(task))
         self.gpu_note = allocation.described(self.units, uuids)
         self.log.info("Server %s got %s", self.service_name, self.gpu_note)
 
@@ -281,5 +274,9 @@ class GpuSwarmSpawner(GroupProfiles, SwarmSpawner):
     async def _started_at(self):
         task = await self.get_task()
         return started_at(((task or {}).get("Status") or {}).get("Timestamp")) if task else None
+
+    async def _held_gpus(self):
+        task = await self.get_task()
+        return allocation.assigned_gpus(task) if task else []
 
     progress = GpuDockerSpawner.progress

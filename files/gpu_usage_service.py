@@ -4,8 +4,8 @@ admins (the `admin` role has `access:services`; the `user` role has `self` only)
 
 At metrics, the same for Prometheus (gpu_usage.prometheus_text). Per GPU: its node, name and UUID, who holds it (the labels the spawner puts on each server's
 container), utilisation and memory now, since when it has been idle and the last hour, from the
-usage file the GPU server's sampler keeps (files/gpu_usage_sampler.py). Runs in the Hub's
-container; the deploy copies it there with gpu_usage.py and gpu_allocation.py.
+usage files each GPU node's sampler keeps (files/gpu_usage_sampler.py). Runs in the Hub's
+container; the deploy copies it there with gpu_usage.py, gpu_allocation.py and spawner_policies.py.
 """
 
 import html
@@ -19,16 +19,27 @@ import gpu_allocation as allocation
 import gpu_usage
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
+from spawner_policies import usage_in
 from tornado import ioloop, web
 
-USAGE_FILE = os.environ.get("JUPYTERGPU_USAGE_FILE", "/srv/gpu-usage/usage.json")
+USAGE_DIR = os.environ["JUPYTERGPU_USAGE_DIR"]
+SWARM = os.environ.get("JUPYTERGPU_SWARM") == "1"
 PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/gpu-usage/")
 
 
 def holders() -> dict[str, list[str]]:
-    """GPU UUID -> the servers holding it, from the containers' labels."""
-    containers = docker.from_env().containers.list(filters={"label": allocation.GPUS_LABEL})
-    held = allocation.holdings([container.labels for container in containers])
+    """GPU UUID -> the servers holding it: on one server from its containers' labels, on a Swarm
+    from the GPUs Swarm assigned each server's running task."""
+    client = docker.from_env()
+    if SWARM:
+        labels = []
+        for service in client.services.list(filters={"label": allocation.HOLDER_LABEL}):
+            uuids = [uuid for task in service.tasks(filters={"desired-state": "running"})
+                     for uuid in allocation.assigned_gpus(task)]
+            labels.append(allocation.holder_labels(service.attrs["Spec"]["Labels"][allocation.HOLDER_LABEL], tuple(uuids)))
+    else:
+        labels = [container.labels for container in client.containers.list(filters={"label": allocation.GPUS_LABEL})]
+    held = allocation.holdings(labels)
     by_gpu: dict[str, list[str]] = {}
     for holder, uuids in held.items():
         for uuid in uuids:
@@ -41,15 +52,15 @@ def since(seconds: float) -> str:
     return f"{minutes // 1440} d {minutes // 60 % 24} h" if minutes >= 1440 else f"{minutes // 60} h {minutes % 60} min"
 
 
-def rows(usage: dict, held: dict[str, list[str]], node: str, now: float) -> list[list[str]]:
+def rows(usage: dict, held: dict[str, list[str]], now: float) -> list[list[str]]:
     table = []
     for uuid, gpu in usage.items():
         memory = (f"{gpu['memory_used']} / {gpu['memory_total']} MiB"
                   if gpu.get("memory_used") is not None else "?")
         utilization = "?" if gpu.get("utilization") is None else f"{gpu['utilization']} %"
         idle = "in use" if gpu.get("idle_since") is None else f"idle for {since(now - gpu['idle_since'])}"
-        table.append([html.escape(node), html.escape(gpu.get("name", "")), html.escape(uuid),
-                      html.escape(", ".join(held.get(uuid, [])) or "free"), utilization, memory, idle,
+        table.append([html.escape(gpu.get("node", "")), html.escape(gpu.get("name", "")), html.escape(uuid),
+                      html.escape(", ".join(gpu_usage.gpu_holders(gpu, uuid, held)) or "free"), utilization, memory, idle,
                       gpu_usage.sparkline(gpu.get("history", []))])
     return table
 
@@ -58,15 +69,8 @@ class GpuPage(HubOAuthenticated, web.RequestHandler):
     @web.authenticated
     def get(self):
         now = time.time()
-        try:
-            with open(USAGE_FILE) as usage_file:
-                text = usage_file.read()
-        except OSError:
-            text = None
-        usage = gpu_usage.read_usage(text, now)
-        node = os.environ.get("JUPYTERGPU_NODE", "this server")
         body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
-                       for row in rows(usage, holders(), node, now))
+                       for row in rows(usage_in(USAGE_DIR, now), holders(), now))
         stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         self.set_header("Cache-Control", "no-store")
         self.finish(f"""<!doctype html><html><head><meta charset="utf-8"><title>GPUs</title>
@@ -86,13 +90,8 @@ class Metrics(HubOAuthenticated, web.RequestHandler):
         if not self.get_current_user():
             raise web.HTTPError(403)
         now = time.time()
-        try:
-            with open(USAGE_FILE) as usage_file:
-                usage = gpu_usage.read_usage(usage_file.read(), now)
-        except OSError:
-            usage = {}
         self.set_header("Content-Type", "text/plain; version=0.0.4")
-        self.finish(gpu_usage.prometheus_text(usage, holders(), os.environ.get("JUPYTERGPU_NODE", ""), now))
+        self.finish(gpu_usage.prometheus_text(usage_in(USAGE_DIR, now), holders(), now))
 
 
 def main() -> None:

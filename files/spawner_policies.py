@@ -6,11 +6,12 @@ keeps). Runs in the Hub; the deploy copies it beside the spawner.
 
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import gpu_usage
 import group_profiles
 from tornado import web
-from traitlets import Dict, Float, HasTraits, List, Unicode
+from traitlets import Bool, Dict, Float, HasTraits, List, Unicode
 
 
 def refusal(status: int, message: str) -> web.HTTPError:
@@ -78,6 +79,17 @@ def started_at(timestamp: str | None):
 
 
 
+def usage_in(folder: str, now: float) -> dict:
+    """Every GPU node's usage, from the files their samplers keep in `folder` (<node>.json)."""
+    texts = {}
+    for path in Path(folder).glob("*.json"):
+        try:
+            texts[path.stem] = path.read_text()
+        except OSError:
+            continue
+    return gpu_usage.read_usages(texts, now)
+
+
 # What the Hub's home page tells each user whose GPUs sit idle ({name: text}); in memory: a Hub
 # restart forgets a warning, and the user is warned again before any stop.
 NOTICES: dict[str, str] = {}
@@ -91,24 +103,18 @@ def idle_notice(user) -> str:
 class IdleGpus(HasTraits):
     """Stops a server whose GPUs all read 0 % for gpu_idle_timeout seconds, gpu_idle_grace
     seconds after telling its user on the Hub's home page; its files stay. Checked at the Hub's
-    poll of each server (every 30 seconds), from the GPU server's usage file."""
+    poll of each server (every 30 seconds), from the GPU nodes' usage files."""
 
     gpu_idle_timeout = Float(None, allow_none=True, config=True, help="Seconds of idle GPUs before a warning; None: never")
     gpu_idle_grace = Float(1800, config=True, help="Seconds from the warning to the stop")
     gpu_idle_exempt_groups = List(Unicode(), config=True, help="Groups whose members' servers are never reclaimed")
-    gpu_usage_file = Unicode(config=True, help="The GPU server's usage file, as the Hub sees it")
+    gpu_idle_exempt_admins = Bool(False, config=True, help="Admins' servers are never reclaimed")
+    gpu_usage_dir = Unicode(config=True, help="The folder of the GPU nodes' usage files, as the Hub sees it")
 
     warned_at = None
 
     async def _held_gpus(self) -> list:
         raise NotImplementedError
-
-    def _usage(self, now: float) -> dict:
-        try:
-            with open(self.gpu_usage_file) as usage:
-                return gpu_usage.read_usage(usage.read(), now)
-        except OSError:
-            return {}
 
     async def poll(self):
         status = await super().poll()
@@ -116,8 +122,10 @@ class IdleGpus(HasTraits):
             return status
         if {group.name for group in self.user.groups} & set(self.gpu_idle_exempt_groups):
             return None
+        if self.gpu_idle_exempt_admins and self.user.admin:
+            return None
         now = time.time()
-        verdict, since = gpu_usage.idle_verdict(await self._held_gpus(), self._usage(now), now,
+        verdict, since = gpu_usage.idle_verdict(await self._held_gpus(), usage_in(self.gpu_usage_dir, now), now,
                                                 self.gpu_idle_timeout, self.gpu_idle_grace, self.warned_at)
         if verdict == gpu_usage.BUSY:
             self.warned_at = None

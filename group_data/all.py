@@ -331,12 +331,14 @@ idle_cull_timeout = 3600
 # Reclaim GPUs left idle: a server whose GPUs all read 0 % utilisation for this many seconds
 # (7200: two hours) is announced to its user on the Hub's home page, and stopped gpu_idle_grace
 # seconds later if they stay idle (its files stay). Unlike idle_cull_timeout, an open browser tab
-# does not count as use. None: never. A single server for now (not with gpu_workers).
+# does not count as use. None: never. Every GPU node's usage is sampled (README, "Seeing the GPUs").
 gpu_idle_timeout = None
 # Seconds from that warning to the stop.
 gpu_idle_grace = 1800
 # Groups whose members' servers are never reclaimed (e.g. ["long-training"]).
 gpu_idle_exempt_groups = []
+# True: admins' servers are never reclaimed either.
+gpu_idle_exempt_admins = False
 
 # A file on the machine running pyinfra holding a token (e.g. `openssl rand -hex 32`) for your
 # Prometheus: it then reads the Hub's /hub/metrics and, on a GPU server, each GPU's metrics with

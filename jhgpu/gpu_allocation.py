@@ -65,6 +65,13 @@ def holder_labels(holder: str, uuids: tuple[str, ...]) -> dict[str, str]:
     return {GPUS_LABEL: ",".join(uuids), HOLDER_LABEL: holder}
 
 
+def assigned_gpus(task: dict) -> list[str]:
+    """The GPU UUIDs Swarm assigned a task (its named generic resources, as `docker inspect` of
+    the task shows them)."""
+    return [resource["NamedResourceSpec"]["Value"] for resource in task.get("GenericResources") or []
+            if resource.get("NamedResourceSpec", {}).get("Kind") == "gpu"]
+
+
 def holdings(container_labels: list[dict[str, str]]) -> dict[str, tuple[str, ...]]:
     """Who holds which GPUs, from the labels of the containers on the host."""
     held: dict[str, tuple[str, ...]] = {}

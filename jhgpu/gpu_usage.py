@@ -3,9 +3,10 @@ stayed idle (gpu_idle_timeout). Pure: nvidia-smi's lines and clock readings in, 
 verdicts out.
 
 Runs in three places, copied as it is: on each GPU server, by files/gpu_usage_sampler.py (which
-samples nvidia-smi and keeps USAGE_FILE); in the Hub, by the admins' page
-(files/gpu_usage_service.py) and by the spawner's poll (files/spawner_policies.py), which read
-that file. A GPU is idle while its utilisation reads 0 %: NVML's utilization.gpu is the share of
+samples nvidia-smi and keeps <node>.json in USAGE_FOLDER, inside users_home_root, so that on a
+Swarm every node's file is on the shared storage the Hub's server sees); in the Hub, by the
+admins' page (files/gpu_usage_service.py) and by the spawner's poll (files/spawner_policies.py),
+which read every node's file. A GPU is idle while its utilisation reads 0 %: NVML's utilization.gpu is the share of
 the last sample period in which a kernel ran (nvidia-smi(1), "utilization.gpu"), so a notebook
 that only holds memory is idle, and one training a model is not.
 """
@@ -13,12 +14,21 @@ that only holds memory is idle, and one training a model is not.
 from __future__ import annotations
 
 import json
+import re
 
 QUERY = "uuid,name,utilization.gpu,memory.used,memory.total"  # nvidia-smi --query-gpu, in this order
 SAMPLE_SECONDS = 10
 HISTORY_SECONDS = 3600  # kept for the page's sparkline
 STALE_SECONDS = 300  # usage older than this is unknown: nothing is reclaimed on old news
-USAGE_FILE = "usage.json"
+# In users_home_root, root's like it: no user's server mounts it, and no user's folder is named
+# so (DockerSpawner escapes '.' in names).
+USAGE_FOLDER = ".jupytergpu-gpu-usage"
+
+
+def node_name(host_name: str) -> str:
+    """A node's name as its usage file is named (and the page shows it): the inventory's name,
+    with anything but letters, digits, '.', '_' and '-' made '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", host_name).lstrip(".") or "node"
 
 
 def parse_query(lines: list[str]) -> dict[str, dict]:
@@ -38,9 +48,26 @@ def parse_query(lines: list[str]) -> dict[str, dict]:
     return samples
 
 
-def advance(state: dict, samples: dict[str, dict], now: float) -> dict:
+_GPU_LINE = re.compile(r"GPU \d+: .*\(UUID: (?P<uuid>GPU-[^)]+)\)")
+_MIG_LINE = re.compile(r"\s*MIG (?P<profile>\S+)\s+Device\s+\d+: \(UUID: (?P<uuid>MIG-[^)]+)\)")
+
+
+def parse_listing(lines: list[str]) -> dict[str, list[dict]]:
+    """`nvidia-smi -L` -> {GPU UUID: its MIG instances [{"uuid", "profile"}]} ([] outside MIG mode)."""
+    instances: dict[str, list[dict]] = {}
+    current = None
+    for line in lines:
+        if (gpu := _GPU_LINE.match(line)):
+            current = instances.setdefault(gpu["uuid"], [])
+        elif (mig := _MIG_LINE.match(line)) and current is not None:
+            current.append({"uuid": mig["uuid"], "profile": mig["profile"]})
+    return instances
+
+
+def advance(state: dict, samples: dict[str, dict], now: float, mig: dict[str, list[dict]] | None = None) -> dict:
     """The next state of a node's usage: each GPU's latest sample, since when it has read 0 %
-    (idle_since; None while busy or unknown) and the last hour's utilisation ([time, percent])."""
+    (idle_since; None while busy or unknown), the last hour's utilisation ([time, percent]) and
+    its MIG instances (`mig`: parse_listing's, when read; else as before)."""
     gpus = {}
     for uuid, sample in samples.items():
         before = (state.get("gpus") or {}).get(uuid, {})
@@ -50,12 +77,13 @@ def advance(state: dict, samples: dict[str, dict], now: float) -> dict:
         else:
             idle_since = None
         history = [point for point in before.get("history", []) if point[0] > now - HISTORY_SECONDS]
-        gpus[uuid] = {**sample, "idle_since": idle_since, "history": [*history, [now, utilization]]}
+        instances = before.get("mig", []) if mig is None else mig.get(uuid, [])
+        gpus[uuid] = {**sample, "idle_since": idle_since, "history": [*history, [now, utilization]], "mig": instances}
     return {"updated": now, "gpus": gpus}
 
 
 def read_usage(text: str | None, now: float) -> dict[str, dict]:
-    """USAGE_FILE's GPUs, or {} when it is missing, unreadable or stale."""
+    """One node's file's GPUs, or {} when it is missing, unreadable or stale."""
     try:
         state = json.loads(text or "")
     except ValueError:
@@ -63,6 +91,12 @@ def read_usage(text: str | None, now: float) -> dict[str, dict]:
     if not isinstance(state, dict) or now - state.get("updated", 0) > STALE_SECONDS:
         return {}
     return state.get("gpus") or {}
+
+
+def read_usages(texts: dict[str, str | None], now: float) -> dict[str, dict]:
+    """Every node's GPUs ({node: its file's text}), each with its "node"; UUIDs are unique."""
+    return {uuid: {**gpu, "node": node} for node, text in sorted(texts.items())
+            for uuid, gpu in read_usage(text, now).items()}
 
 
 BUSY, IDLE, WARN, STOP = "busy", "idle", "warn", "stop"
@@ -82,6 +116,12 @@ def idle_verdict(held: list[str], usage: dict[str, dict], now: float, timeout: f
     if warned_at is None or warned_at < since:
         return WARN, since
     return (STOP if now - warned_at >= grace else IDLE), since
+
+
+def gpu_holders(gpu: dict, uuid: str, held: dict[str, list[str]]) -> list[str]:
+    """Who holds a GPU: holders of the GPU itself, and of its MIG instances (named so)."""
+    return [*held.get(uuid, []), *(f"{holder} (MIG {instance['profile']})" for instance in gpu.get("mig", [])
+                                   for holder in held.get(instance["uuid"], []))]
 
 
 def sparkline(history: list[list], width: int = 120, height: int = 24) -> str:
@@ -107,7 +147,7 @@ def _label(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def prometheus_text(usage: dict[str, dict], holders: dict[str, list[str]], node: str, now: float) -> str:
+def prometheus_text(usage: dict[str, dict], holders: dict[str, list[str]], now: float) -> str:
     """The GPUs' usage as Prometheus metrics: jupytergpu_gpu_<figure>{node, uuid, name, holder}
     (holder "" for a free GPU), and jupytergpu_gpu_idle_seconds for the idle ones."""
     lines = []
@@ -118,7 +158,7 @@ def prometheus_text(usage: dict[str, dict], holders: dict[str, list[str]], node:
                 else gpu.get(field)
             if value is None:
                 continue
-            labels = (f'node="{_label(node)}",uuid="{_label(uuid)}",name="{_label(gpu.get("name", ""))}",'
-                      f'holder="{_label(",".join(holders.get(uuid, [])))}"')
+            labels = (f'node="{_label(gpu.get("node", ""))}",uuid="{_label(uuid)}",name="{_label(gpu.get("name", ""))}",'
+                      f'holder="{_label(",".join(gpu_holders(gpu, uuid, holders)))}"')
             lines.append(f"jupytergpu_gpu_{metric}{{{labels}}} {value:g}")
     return "\n".join(lines) + "\n"

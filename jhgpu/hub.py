@@ -16,6 +16,7 @@ import jinja2
 
 from jhgpu.auth import LDAP_AUTHENTICATOR_VERSION, OAUTHENTICATOR_VERSION, auth_context
 from jhgpu.gpu_allocation import allocatable_gpus
+from jhgpu.hub_services import gpu_page, gpu_usage_dir, idle_culler, prometheus_access, watches_gpus
 from jhgpu.images import ImageBuild, image_ref, offered_images
 from jhgpu.swarm import swarm_hub_context
 from jhgpu.tls import PROXY_DIGEST_LABEL, PROXY_DIR, host_port, proxy_plan
@@ -28,10 +29,6 @@ _FILES, _PACKAGE = Path(__file__).resolve().parent.parent / "files", Path(__file
 HUB_MODULES = (_FILES / "gpu_spawner.py", _FILES / "spawner_policies.py", _PACKAGE / "gpu_allocation.py",
                _PACKAGE / "group_profiles.py", _PACKAGE / "gpu_usage.py", _FILES / "directory_auth.py",
                _FILES / "gpu_usage_service.py")
-# Where each GPU server's sampler keeps its usage (tasks/gpu_usage.py), and where the Hub reads it.
-GPU_USAGE_DIR = "/var/lib/jupytergpu-gpu-usage"
-GPU_USAGE_IN_HUB = "/srv/gpu-usage"
-GPU_PAGE_PORT = 10101
 
 CONFIG_DIGEST_LABEL = "org.jupytergpu.hub-config-digest"
 ROOT_LABEL = "org.jupytergpu.jupyterhub-root"
@@ -126,33 +123,6 @@ def gpu_settings(data, gpus: list[dict] | None) -> dict:
             "default_gpus": min(data.user_gpus, data.max_gpus_per_user) if units else 0}
 
 
-def idle_culler(data) -> tuple[list[dict], list[dict]]:
-    """The idle culler as a Hub service, with the role it needs; nothing when disabled."""
-    if not data.idle_cull_timeout:
-        return [], []
-    service = {"name": "idle-culler",
-               "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={data.idle_cull_timeout}"]}
-    role = {"name": "idle-culler", "services": ["idle-culler"],
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}
-    return [service], [role]
-
-
-def watches_gpus(data, swarm=False) -> bool:
-    """A single GPU server: its sampler, the admins' GPU page and idle GPUs reclaimed. (In a
-    Swarm each node samples its own GPUs, but the Hub does not read the workers' yet.)"""
-    return bool(data.gpu_enabled) and not swarm
-
-
-def gpu_page(data, hostname=None, swarm=None) -> list[dict]:
-    """The admins' GPU page as a Hub service at /services/gpu-usage/ (files/gpu_usage_service.py)."""
-    if not watches_gpus(data, swarm):
-        return []
-    return [{"name": "gpu-usage", "url": f"http://127.0.0.1:{GPU_PAGE_PORT}", "display": True, "oauth_no_confirm": True,
-             "command": ["python3", "/opt/jupytergpu/gpu_usage_service.py"],
-             "environment": {"JUPYTERGPU_USAGE_FILE": f"{GPU_USAGE_IN_HUB}/usage.json",
-                             "JUPYTERGPU_NODE": hostname or "this server"}}]
-
-
 def declared_accounts(data) -> list[str]:
     return sorted({*data.hub_admin_users, *data.hub_users})
 
@@ -163,25 +133,12 @@ def blocked_accounts(data, ever_declared) -> list[str]:
     return sorted(set(ever_declared) - set(declared_accounts(data)))
 
 
-PROMETHEUS_TOKEN_FILE = "prometheus-token"  # in the Hub's data folder
-
-
-def prometheus_access(data, swarm=None) -> dict | None:
-    """The `prometheus` service, whose token (prometheus_token_file) reads the Hub's /hub/metrics
-    and the GPU page's metrics; None when prometheus_token_file is unset."""
-    if not data.prometheus_token_file:
-        return None
-    scopes = ["read:metrics", *(["access:services!service=gpu-usage"] if watches_gpus(data, swarm) else [])]
-    return {"token_file": f"{HUB_HOME}/{HUB_DATA_DIR}/{PROMETHEUS_TOKEN_FILE}",
-            "role": {"name": "prometheus", "services": ["prometheus"], "scopes": scopes}}
-
-
 def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None, oidc_discovery=None) -> dict:
     names = HubNames.of(data)
     proxy = proxy_plan(data, hostname)
     images = offered_images(data)
     services, roles = idle_culler(data)
-    services = [*services, *gpu_page(data, hostname, swarm)]
+    services = [*services, *gpu_page(data, swarm)]
     # The admin role's members, listed exactly: JupyterHub then revokes admin rights from anyone
     # else at start, so a name removed from hub_admin_users is no admin any more.
     roles = [{"name": "admin", "users": sorted(data.hub_admin_users)}, *roles]
@@ -242,9 +199,10 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None, oi
         "roles": roles,
         "swarm": None,
         "spawner": "GpuDockerSpawner",
-        "prometheus": prometheus_access(data, swarm),
-        "gpu_usage": {"dir": GPU_USAGE_DIR, "in_hub": GPU_USAGE_IN_HUB, "timeout": data.gpu_idle_timeout,
-                      "grace": data.gpu_idle_grace, "exempt_groups": list(data.gpu_idle_exempt_groups)}
+        "prometheus": prometheus_access(data, f"{HUB_HOME}/{HUB_DATA_DIR}", swarm),
+        "gpu_usage": {"dir": gpu_usage_dir(data), "timeout": data.gpu_idle_timeout,
+                      "grace": data.gpu_idle_grace, "exempt_groups": list(data.gpu_idle_exempt_groups),
+                      "exempt_admins": data.gpu_idle_exempt_admins}
         if watches_gpus(data, swarm) else None,
         "user_folder_roots": [data.users_home_root],
         **gpu_settings(data, gpus),

@@ -123,6 +123,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "gpu_idle_timeout": optional(number_in(60)),
     "gpu_idle_grace": number_in(0),
     "gpu_idle_exempt_groups": list_of(GROUP_NAME),
+    "gpu_idle_exempt_admins": is_type(bool),
     "prometheus_token_file": optional(local_file),
     "user_blocked_addresses": list_of(ipv4_network),
     "nvidia_driver_branch": optional(driver_branch),

@@ -17,8 +17,9 @@ from jhgpu.facts.identity import identity_answer
 from jhgpu.facts.nvidia import NvidiaGpus
 from jhgpu.fleet import advertise_address, role, worker_hosts
 from jhgpu.gpu_allocation import allocatable_gpus
-from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FILE, HUB_HOME, HUB_MODULES, PROMETHEUS_TOKEN_FILE, HubNames, declared_accounts,
+from jhgpu.hub import (ACCOUNTS_SCRIPT, DECLARED_RECORD, HUB_DATA_DIR, HUB_DB_FILE, HUB_HOME, HUB_MODULES, HubNames, declared_accounts,
                        hub_files, hub_image_build)
+from jhgpu.hub_services import PROMETHEUS_TOKEN_FILE
 from jhgpu.images import BUILD_LOGS_DIR, DIGEST_LABEL
 from jhgpu.operations.docker import docker_image_present, superseded_images_removed
 from jhgpu.operations.hub import bridge_network, hub_running

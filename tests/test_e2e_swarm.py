@@ -81,7 +81,8 @@ class SwarmHub(UserPages):
             nvidia_standins.install_gpus(host, (GPUS[role],))
             self.settings[role].update({
                 "gpu_enabled": True, "nvidia_driver_branch": None, "gpu_check_image": None,
-                "hub_users": list(USERS), "hub_passwords": self.passwords, "shared_storage": "mounted",
+                "hub_admin_users": ["cai"], "hub_users": ["ann", "ben"], "hub_passwords": self.passwords,
+                "shared_storage": "mounted",
                 "hub_groups": {"vision": ["ann", "ben"]}, "team_folders": ["vision"],
                 "user_cpu_limit": 1,  # a Swarm refuses a limit beyond a node's CPUs (test-bed hosts have 2)
                 "swarm_advertise_address": eth0_address(host),
@@ -224,6 +225,24 @@ def test_servers_land_on_both_nodes_with_gpus_of_their_own(swarm, browser):
     assert {ann[0], ben[0]} == {swarm.manager.name, swarm.worker.name}
     owned = {swarm.manager.name: GPUS["manager"][1], swarm.worker.name: GPUS["worker"][1]}
     assert ann[1] == owned[ann[0]] and ben[1] == owned[ben[0]]
+
+
+def test_the_admins_gpu_page_shows_both_nodes_gpus_and_their_holders(swarm, browser):
+    """Each node's sampler writes its usage on the shared storage; cai (admin) sees both GPUs."""
+    holders = {swarm.placement(user)[1]: user for user in ("ann", "ben")}
+    page = swarm.page(browser, "cai")
+    deadline = time.monotonic() + 90
+    while True:
+        page.goto(swarm.url("/services/gpu-usage/"))
+        rows = {row.split("\t")[2]: row.split("\t") for row in page.locator("#gpus tbody tr").all_inner_texts()
+                if row.count("\t") >= 6}
+        if set(rows) == set(holders):
+            break
+        assert time.monotonic() < deadline, rows
+        time.sleep(3)
+    nodes = {GPUS["manager"][1]: swarm.manager.name, GPUS["worker"][1]: swarm.worker.name}
+    for uuid, user in holders.items():
+        assert rows[uuid][0] == nodes[uuid] and rows[uuid][3] == user, rows[uuid]
 
 
 def test_a_team_folder_is_the_same_on_both_nodes_for_its_members(swarm, browser):

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from jhgpu import gpu_usage
-from jhgpu.gpu_usage import BUSY, IDLE, STOP, WARN, advance, idle_verdict, parse_query, read_usage, sparkline
+from jhgpu.gpu_usage import (BUSY, IDLE, STOP, WARN, advance, idle_verdict, node_name, parse_query, read_usage, read_usages,
+                             sparkline)
 from test_hub import files, hub_config
 
 A, B = "GPU-0a0a0a0a-0000-4000-8000-000000000000", "GPU-1b1b1b1b-1111-4111-8111-111111111111"
@@ -53,6 +54,13 @@ def test_a_usage_file_that_is_missing_broken_or_stale_is_no_usage():
     assert read_usage(None, 0) == {} and read_usage("{half", 0) == {}
 
 
+def test_every_nodes_file_is_read_each_gpu_named_with_its_node():
+    gpu01, gpu02 = advance({}, {A: sample(0)[A]}, 1000.0), advance({}, {B: sample(0)[B]}, 1000.0)
+    usage = read_usages({"gpu02": json.dumps(gpu02), "gpu01": json.dumps(gpu01), "gpu03": "{broken"}, 1010.0)
+    assert {uuid: gpu["node"] for uuid, gpu in usage.items()} == {A: "gpu01", B: "gpu02"}
+    assert node_name("gpu01.lab.example") == "gpu01.lab.example" and node_name("@docker/x y") == "-docker-x-y"
+
+
 USAGE = {A: {"idle_since": 1000.0}, B: {"idle_since": None}}
 
 
@@ -78,18 +86,18 @@ def test_the_sparkline_draws_the_last_hour():
 
 
 def test_a_gpu_server_gets_the_admins_gpu_page_and_the_idle_settings():
-    config = hub_config(gpu_idle_timeout=7200, gpu_idle_grace=600, gpu_idle_exempt_groups=["training"])
+    config = hub_config(gpu_idle_timeout=7200, gpu_idle_grace=600, gpu_idle_exempt_groups=["training"],
+                        gpu_idle_exempt_admins=True)
     page = next(service for service in config.JupyterHub.services if service["name"] == "gpu-usage")
     assert page["url"] == "http://127.0.0.1:10101" and page["command"][-1] == "/opt/jupytergpu/gpu_usage_service.py"
     assert "roles" not in page  # admins reach it through their access:services scope, users not at all
     spawner = config.GpuDockerSpawner
     assert (spawner.gpu_idle_timeout, spawner.gpu_idle_grace, spawner.gpu_idle_exempt_groups) == (7200, 600, ["training"])
-    assert spawner.gpu_usage_file == "/srv/gpu-usage/usage.json"
+    assert spawner.gpu_idle_exempt_admins is True
+    assert spawner.gpu_usage_dir == page["environment"]["JUPYTERGPU_USAGE_DIR"] == "/home/jh_users/.jupytergpu-gpu-usage"
     assert "announcement_home" in config.JupyterHub.template_vars
-    assert "/var/lib/jupytergpu-gpu-usage:/srv/gpu-usage:ro" in files()["docker-compose.yml"]
     cpu_only = hub_config(gpu_enabled=False)
     assert [service["name"] for service in cpu_only.JupyterHub.services] == ["idle-culler"]
-    assert "gpu-usage" not in files(gpu_enabled=False)["docker-compose.yml"]
 
 
 def test_the_deploy_runs_the_sampler_on_a_gpu_server_only():
@@ -99,6 +107,7 @@ def test_the_deploy_runs_the_sampler_on_a_gpu_server_only():
     gpu = run_deploy(fresh_host("ubuntu", "24.04"))
     assert "PUT /usr/local/lib/jupytergpu/gpu_usage_sampler.py" in gpu and "PUT /usr/local/lib/jupytergpu/gpu_usage.py" in gpu
     assert "PUT /etc/systemd/system/jupyterhub-gpu-usage.service" in gpu
+    assert any("mkdir -p /home/jh_users/.jupytergpu-gpu-usage" in command for command in gpu)
     assert any("systemctl start jupyterhub-gpu-usage.service" in command for command in gpu)
     cpu_only = run_deploy(fresh_host("ubuntu", "24.04"), gpu_enabled=False)
     assert not any("/usr/local/lib/jupytergpu" in command or "jupyterhub-gpu-usage" in command for command in cpu_only)
@@ -106,7 +115,8 @@ def test_the_deploy_runs_the_sampler_on_a_gpu_server_only():
 
 def test_prometheus_metrics_carry_each_gpus_holder():
     usage = advance(advance({}, sample(0), 100.0), sample(0), 160.0)["gpus"]
-    text = gpu_usage.prometheus_text(usage, {A: ["ann"], B: ['b"en']}, "gpu01", 160.0)
+    usage = {uuid: {**gpu, "node": "gpu01"} for uuid, gpu in usage.items()}
+    text = gpu_usage.prometheus_text(usage, {A: ["ann"], B: ['b"en']}, 160.0)
     assert "# TYPE jupytergpu_gpu_utilization_percent gauge" in text
     assert f'jupytergpu_gpu_utilization_percent{{node="gpu01",uuid="{A}",name="H200",holder="ann"}} 0' in text
     assert f'jupytergpu_gpu_utilization_percent{{node="gpu01",uuid="{B}",name="H200",holder="b\\"en"}} 50' in text
@@ -134,3 +144,35 @@ def test_a_prometheus_token_reads_the_hubs_and_the_gpus_metrics_and_nothing_else
     cpu_only = hub_config(prometheus_token_file=str(token), gpu_enabled=False, _open=fake_open)
     assert next(role for role in cpu_only.JupyterHub.load_roles if role["name"] == "prometheus")["scopes"] == ["read:metrics"]
     assert "prometheus" not in str(hub_config().JupyterHub.services)
+
+
+def test_on_a_swarm_the_page_and_reclaiming_cover_every_nodes_gpus():
+    from types import SimpleNamespace
+
+    from jhgpu.hub import hub_files
+    from recorded import default_settings
+
+    units = [{"uuid": A, "name": "gpu02 GPU 0: NVIDIA H200"}]  # a CPU-only Hub's server, a GPU worker
+    data = SimpleNamespace(**{**default_settings(), "gpu_enabled": False, "gpu_idle_timeout": 3600})
+    rendered = hub_files(data, swarm={"registry": "10.0.0.1:5000", "units": units}).files["jupyterhub_config.py"]
+    assert "c.GpuSwarmSpawner.gpu_idle_timeout = 3600" in rendered
+    assert "c.GpuSwarmSpawner.gpu_usage_dir = '/home/jh_users/.jupytergpu-gpu-usage'" in rendered
+    assert "'JUPYTERGPU_SWARM': '1'" in rendered
+    assert "gpu-usage" not in hub_files(data, swarm={"registry": "10.0.0.1:5000", "units": []}).files["jupyterhub_config.py"]
+
+
+def test_a_gpu_in_mig_mode_names_the_holders_of_its_instances():
+    from pathlib import Path
+
+    listing = (Path(__file__).parent / "fixtures" / "nvidia" / "nvidia-smi-2x-a100-mig.txt").read_text().splitlines()
+    instances = gpu_usage.parse_listing(listing)
+    [first, *_] = instances
+    assert [instance["profile"] for instance in instances[first]][:2] == ["1g.10gb", "1g.10gb"]
+    mig_uuid = instances[first][1]["uuid"]
+    state = advance({}, {first: {"name": "A100", "utilization": None, "memory_used": 1, "memory_total": 2}}, 0.0,
+                    instances)
+    state = advance(state, {first: {"name": "A100", "utilization": None, "memory_used": 1, "memory_total": 2}}, 10.0)
+    gpu = state["gpus"][first]  # instances kept between listings
+    assert gpu_usage.gpu_holders(gpu, first, {mig_uuid: ["ann"]}) == ["ann (MIG 1g.10gb)"]
+    # never reclaimed on the GPU's behalf: its instances' utilisation is unknown
+    assert idle_verdict([mig_uuid], {first: gpu}, 9999.0, 60, 0, None)[0] == BUSY
