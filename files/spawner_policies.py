@@ -1,7 +1,7 @@
 """What the Hub's spawners (files/gpu_spawner.py) enforce beyond GPUs: the user's group profile
 (images, memory, CPUs, the longest run; decided by group_profiles.py) and the reclaiming of GPUs
-left idle (gpu_idle_timeout; decided by gpu_usage.py from the usage file the GPU server's sampler
-keeps). Runs in the Hub; the deploy copies it beside the spawner.
+left idle (gpu_idle_timeout; decided by gpu_usage.py from the usage files the GPU nodes' samplers
+keep). Runs in the Hub; the deploy copies it beside the spawner.
 """
 
 import time

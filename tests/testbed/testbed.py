@@ -12,6 +12,8 @@ Each host is a container publishing its sshd on 127.0.0.1 only, with a volume fo
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -53,6 +55,16 @@ def image_exists(ref: str) -> bool:
     return docker("image", "inspect", ref, check=False).returncode == 0
 
 
+@contextlib.contextmanager
+def _only_one(what: str):
+    """Hold a lock on this machine while making `what` (an image, the key): test modules run side
+    by side (./dev test), and the first to need it makes it while the others wait and reuse it."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / f"{what.replace('/', '_').replace(':', '_')}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _digest(*parts: str | bytes) -> str:
     sha = hashlib.sha256()
     for part in parts:
@@ -63,8 +75,13 @@ def _digest(*parts: str | bytes) -> str:
 def base_image(suite: str = SUITE) -> str:
     """A minimal Debian root filesystem, imported as an image (about 25 s the first time)."""
     ref = f"{LABEL}-base:{suite}-{_digest(suite, 'minbase')}"
-    if image_exists(ref):
-        return ref
+    with _only_one(ref):
+        if not image_exists(ref):
+            _debootstrap(suite, ref)
+    return ref
+
+
+def _debootstrap(suite: str, ref: str) -> None:
     if not shutil.which("debootstrap"):
         raise RuntimeError("debootstrap is missing: apt-get install -y debootstrap")
     with tempfile.TemporaryDirectory(prefix="testbed-rootfs-") as rootfs:
@@ -76,7 +93,6 @@ def base_image(suite: str = SUITE) -> str:
         docker("import", "-", ref, stdin=tar.stdout)
         if tar.wait() != 0:
             raise RuntimeError("tar of the debootstrap root filesystem failed")
-    return ref
 
 
 def host_image(suite: str = SUITE) -> str:
@@ -85,20 +101,19 @@ def host_image(suite: str = SUITE) -> str:
     base = base_image(suite)
     dockerfile = HERE / "host.Dockerfile"
     ref = f"{LABEL}-host:{_digest(base, DEBIAN_MIRROR, dockerfile.read_bytes())}"
-    if not image_exists(ref):
-        docker("build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"MIRROR={DEBIAN_MIRROR}", "-t", ref,
-               "-f", str(dockerfile), str(HERE), capture=False,
-               env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    with _only_one(ref):
+        if not image_exists(ref):
+            docker("build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"MIRROR={DEBIAN_MIRROR}", "-t", ref,
+                   "-f", str(dockerfile), str(HERE), capture=False, env={**os.environ, "DOCKER_BUILDKIT": "0"})
     return ref
 
 
 def ssh_key() -> Path:
     """The test bed's private key, made once per machine and kept outside the repository."""
     key = CACHE_DIR / "id_ed25519"
-    if not key.exists():
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", LABEL, "-f", str(key)],
-                       check=True)
+    with _only_one("ssh-key"):
+        if not key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", LABEL, "-f", str(key)], check=True)
     return key
 
 
@@ -295,14 +310,15 @@ def _standin_image(name: str, dockerfile: str, files: dict[str, str] | None = No
     base = base_image(IMAGES_SUITE)
     files = files or {}
     ref = f"{LABEL}-{name}:{_digest(base, dockerfile, *(f'{k}={v}' for k, v in sorted(files.items())))}"
-    if not image_exists(ref):
-        with tempfile.TemporaryDirectory() as context:
-            Path(context, "Dockerfile").write_text(dockerfile)
-            for file_name, text in files.items():
-                Path(context, file_name).write_text(text)
-                Path(context, file_name).chmod(0o755)
-            docker("build", "--build-arg", f"BASE_IMAGE={base}", "-t", ref, context, capture=False,
-                   env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    with _only_one(ref):
+        if not image_exists(ref):
+            with tempfile.TemporaryDirectory() as context:
+                Path(context, "Dockerfile").write_text(dockerfile)
+                for file_name, text in files.items():
+                    Path(context, file_name).write_text(text)
+                    Path(context, file_name).chmod(0o755)
+                docker("build", "--build-arg", f"BASE_IMAGE={base}", "-t", ref, context, capture=False,
+                       env={**os.environ, "DOCKER_BUILDKIT": "0"})
     return ref
 
 
