@@ -34,5 +34,6 @@ if not is_worker(host):  # a Swarm's workers only run users' servers: the rest i
     local.include("tasks/hub.py")
     local.include("tasks/image_registry.py")  # several servers: the images, where every node pulls them
     local.include("tasks/hub_accounts.py")
+    local.include("tasks/backups.py")  # restic, on a timer, when backup_repository is set
     local.include("tasks/gpu_check.py")  # a user container sees the GPUs
 local.include("tasks/user_egress.py")  # every node; once the Hub's network exists

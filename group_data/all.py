@@ -346,6 +346,27 @@ gpu_idle_exempt_admins = False
 # folder. None: no metrics for anyone (README, "Prometheus").
 prometheus_token_file = None
 
+# --- Backups (restic) ------------------------------------------------------------------------------
+
+# Where restic keeps the Hub's server's backups: a folder on another disk ("/mnt/backup/jupyterhub")
+# or another host over SFTP ("sftp:restic@backup.lab.example:/srv/restic/gpu01"). None: no backups
+# (README, "Backups"). What is backed up: the Hub's database (a consistent copy), its data folder,
+# the proxy's certificates, users_home_root, team folders and users' home volumes.
+backup_repository = None
+# A file on the machine running pyinfra holding the repository's password (lose it and the
+# backups cannot be read). It reaches only a root-only folder on the server.
+backup_password_file = None
+# For SFTP: a local file with the private key the server logs in with (no passphrase)...
+backup_ssh_key_file = None
+# ...and a local known_hosts file naming the SFTP host's key (`ssh-keyscan HOST`, checked by you).
+backup_ssh_known_hosts_file = None
+# When to back up (systemd's OnCalendar: "daily", "*-*-* 03:00")...
+backup_schedule = "*-*-* 03:00"
+# ...and when to check the repository (restic check: its structure, not every byte).
+backup_check_schedule = "Sun *-*-* 05:00"
+# Which snapshots to keep (restic forget --keep-<unit>): last, hourly, daily, weekly, monthly, yearly.
+backup_keep = {"daily": 7, "weekly": 4, "monthly": 6}
+
 # --- The NVIDIA stack (when gpu_enabled) -----------------------------------------------------------
 
 # Driver branch to install. "auto": a branch the host's archive really offers (read from its apt

@@ -9,6 +9,7 @@ whether it is up to date (see `jhgpu.operations.hub_running`).
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,6 +215,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     env.filters["py"] = repr  # a Python literal, for jupyterhub_config.py
+    env.filters["sh"] = shlex.quote  # a shell word, for scripts
     return env
 
 

@@ -1,16 +1,14 @@
 """Checks every host's settings before anything is planned. The one place validation lives.
 
 The defaults and their documentation are in `group_data/all.py`; this module says what a valid
-value of each is. A host with bad settings stops the whole deploy with one message listing
-every problem, each naming the host and the setting.
+value of each is, and jhgpu/setting_rules.py what must hold between them. A host with bad
+settings stops the whole deploy with one message listing every problem, each naming the host
+and the setting.
 """
 
 from __future__ import annotations
 
 import difflib
-import subprocess
-from pathlib import PurePosixPath
-from types import SimpleNamespace
 from typing import Any, Callable
 
 from pyinfra.api.arguments import all_global_arguments
@@ -20,15 +18,13 @@ from pyinfra.api.exceptions import PyinfraError
 from jhgpu.checks import (ACCOUNT_NAME, groups_of, profiles_of, IMAGE_NAME, IMAGE_REF, Invalid, absolute_path, commit_sha, driver_branch,
                           domain_name, domain_or_address, git_repo, image_archive, local_file, ip_address, ipv4_network, is_type, list_of,
                           local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
-                          passwords, path_under, pem_certificates, url)
-from jhgpu.auth import AUTH_MODES, LDAP, LDAP_TLS, OIDC
-from jhgpu.cuda import chain_cuda, judge_driver
-from jhgpu.group_profiles import unknown_images
-from jhgpu.images import is_local_repo
+                          passwords, path_under, pem_certificates, url, within)
+from jhgpu.auth import AUTH_MODES, LDAP_TLS
+from jhgpu.backups import KEEP_UNITS
 from jhgpu.nvidia import FLAVOURS
-from jhgpu.nvidia_branches import AUTO
 from jhgpu.nvidia_modules import MODULE_SETTINGS
-from jhgpu.tls import TLS_MODES, tls_problems
+from jhgpu.setting_rules import RULES
+from jhgpu.tls import TLS_MODES
 
 
 class SettingsError(PyinfraError):
@@ -40,6 +36,17 @@ class SettingsError(PyinfraError):
 GROUP_NAME = matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "a group name (letters, digits, '.', '_', '-')")
 LDAP_DN = matches(r"[^\n=]+=[^\n]+", "an LDAP DN like 'ou=people,dc=lab,dc=example'")
 UNIX_NAME = matches(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name (lowercase, up to 32 characters)")
+
+def keep_policy(value: Any) -> None:
+    """{restic keep unit: how many}, at least one."""
+    is_type(dict)(value)
+    if not value:
+        raise Invalid(f"must keep some snapshots, e.g. {{'daily': 7}} (units: {', '.join(KEEP_UNITS)})")
+    for unit, count in value.items():
+        if unit not in KEEP_UNITS:
+            raise Invalid(f"has no unit {unit!r} (known: {', '.join(KEEP_UNITS)})")
+        within(f"{unit!r}:", number_in(1, None, int), count)
+
 
 SETTINGS: dict[str, Callable[[Any], None]] = {
     "jupyterhub_user": UNIX_NAME,
@@ -125,6 +132,14 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "gpu_idle_exempt_groups": list_of(GROUP_NAME),
     "gpu_idle_exempt_admins": is_type(bool),
     "prometheus_token_file": optional(local_file),
+    "backup_repository": optional(matches(r"/[^\n]*|sftp:[A-Za-z0-9._-]+@[A-Za-z0-9.:\[\]-]+:/[^\n]*",
+                                          "a folder (/mnt/backup/hub) or sftp:USER@HOST:/PATH")),
+    "backup_password_file": optional(local_file),
+    "backup_ssh_key_file": optional(local_file),
+    "backup_ssh_known_hosts_file": optional(local_file),
+    "backup_schedule": matches(r"[A-Za-z0-9*:,./~ -]+", "a systemd calendar event like '*-*-* 03:00' or 'daily'"),
+    "backup_check_schedule": matches(r"[A-Za-z0-9*:,./~ -]+", "a systemd calendar event like 'Sun *-*-* 05:00'"),
+    "backup_keep": keep_policy,
     "user_blocked_addresses": list_of(ipv4_network),
     "nvidia_driver_branch": optional(driver_branch),
     "nvidia_driver_flavour": one_of(*FLAVOURS),
@@ -148,126 +163,12 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "registry_port": number_in(1, 65535),
 }
 
-# Folders the deploy owns with different owners and modes: none may hold another.
-SEPARATE_FOLDERS = ("jupyterhub_root", "users_home_root", "shared_data_dir", "team_folders_root")
-
-
 def pyinfra_data_names() -> set[str]:
     """Host data that belongs to pyinfra itself (connector settings, global arguments)."""
     names = {name for name, _ in all_global_arguments() if name.startswith("_")}
     for connector in get_all_connectors().values():
         names.update(getattr(connector, "data_meta", {}))
     return names
-
-
-def _folder_overlaps(values: dict[str, Any]) -> list[str]:
-    problems = []
-    for index, first in enumerate(SEPARATE_FOLDERS):
-        for second in SEPARATE_FOLDERS[index + 1:]:
-            a, b = PurePosixPath(values[first]), PurePosixPath(values[second])
-            if a == b or a in b.parents or b in a.parents:
-                problems.append(f"{first} ({a}) and {second} ({b}) must be separate folders")
-    return problems
-
-
-def _missing_local_ref(data: dict[str, Any]) -> list[str]:
-    repo, ref = data["docker_stacks_repo"], data["docker_stacks_ref"]
-    if not is_local_repo(repo):
-        return []  # checked by the host's fetch
-    found = subprocess.run(["git", "-C", repo, "cat-file", "-e", f"{ref}^{{commit}}"], capture_output=True)
-    if found.returncode != 0:
-        return [f"setting 'docker_stacks_ref' {ref} is not a commit of docker_stacks_repo {repo!r}"]
-    return []
-
-
-def _account_problems(data: dict[str, Any]) -> list[str]:
-    admins, users = data["hub_admin_users"], data["hub_users"]
-    problems = [f"setting 'hub_users' lists {name!r}, already in hub_admin_users or listed twice"
-                for index, name in enumerate(users) if name in admins or name in users[:index]]
-    problems += [f"setting 'hub_admin_users' lists {name!r} twice"
-                 for index, name in enumerate(admins) if name in admins[:index]]
-    problems += [f"setting 'hub_passwords' has a password for {name!r}, which is not in hub_admin_users "
-                 "or hub_users" for name in data["hub_passwords"] if name not in [*admins, *users]]
-    return problems
-
-
-def _offers_an_image(data: dict[str, Any]) -> list[str]:
-    if any(image.get("display_name") for image in data["notebook_images"]):
-        return []
-    return ["setting 'notebook_images' offers users no image: give at least one a 'display_name'"]
-
-
-def _gpu_problems(data: dict[str, Any]) -> list[str]:
-    if data["user_gpus"] > data["max_gpus_per_user"]:  # checked on CPU-only hosts too: one day they get GPUs
-        return [f"setting 'user_gpus' {data['user_gpus']} is more than max_gpus_per_user "
-                f"({data['max_gpus_per_user']}): users could not start with the GPUs preselected"]
-    if not data["gpu_enabled"]:
-        return []
-    problems = []
-    check = data["gpu_check_image"]
-    if check is not None and check not in [image["name"] for image in data["notebook_images"]]:
-        problems.append(f"setting 'gpu_check_image' {check!r} is not one of notebook_images")
-    branch = data["nvidia_driver_branch"]
-    if branch not in (None, AUTO):  # the host's own driver, or "auto", is judged in the preflight
-        images = chain_cuda(SimpleNamespace(**data))
-        problems += [f"settings refuse an impossible pairing: {refusal}"
-                     for refusal in judge_driver(images, branch, "nvidia_driver_branch").refusals]
-    return problems
-
-
-def _storage_problems(data: dict[str, Any]) -> list[str]:
-    if data["shared_storage"] != "external-nfs":
-        return []
-    needed = ("nfs_server", "nfs_homes_export", "nfs_shared_export", *(("nfs_teams_export",) if data["team_folders"] else ()))
-    return [f"setting '{name}' is needed with shared_storage = 'external-nfs'" + (" and team_folders" if name == "nfs_teams_export" else "")
-            for name in needed if not data[name]]
-
-
-def _group_problems(data: dict[str, Any]) -> list[str]:
-    problems = [f"setting 'team_folders' lists {name!r} twice" for index, name in enumerate(data["team_folders"])
-                if name in data["team_folders"][:index]]
-    offered = [image["display_name"] for image in data["notebook_images"] if image.get("display_name")]
-    problems += [f"setting 'group_profiles' {problem}, which is not the display_name of any of notebook_images "
-                 f"({', '.join(offered)})" for problem in unknown_images(data["group_profiles"], offered)]
-    if data["hub_groups"] and data["hub_auth"] != "native":
-        problems.append(f"setting 'hub_groups' applies to hub_auth = 'native' only: with {data['hub_auth']!r}, "
-                        "groups come from the directory")
-    return problems
-
-
-def _ldap_problems(data: dict[str, Any]) -> list[str]:
-    """Settings that only make sense together, for hub_auth "ldap" (and leftovers otherwise)."""
-    if data["hub_auth"] != LDAP:
-        return []
-    problems = []
-    if not data["ldap_server"]:
-        problems.append("setting 'ldap_server' is needed with hub_auth = 'ldap'")
-    template, search_base = data["ldap_bind_dn_template"], data["ldap_user_search_base"]
-    if bool(template) == bool(search_base):
-        problems.append("settings 'ldap_bind_dn_template' and 'ldap_user_search_base': set exactly one (how a login "
-                        "name becomes the person's entry) with hub_auth = 'ldap'")
-    if bool(data["ldap_search_user_dn"]) != bool(data["ldap_search_password_file"]):
-        problems.append("settings 'ldap_search_user_dn' and 'ldap_search_password_file' go together (the service "
-                        "account and its password)")
-    if (data["ldap_allowed_groups"] or data["ldap_admin_groups"]) and not data["ldap_group_search_base"]:
-        problems.append("setting 'ldap_group_search_base' is needed for ldap_allowed_groups and ldap_admin_groups")
-    return problems
-
-
-def _oidc_problems(data: dict[str, Any]) -> list[str]:
-    """Settings that only make sense together, for hub_auth "oidc"."""
-    if data["hub_auth"] != OIDC:
-        return []
-    problems = [f"setting '{name}' is needed with hub_auth = 'oidc'"
-                for name in ("oidc_issuer", "oidc_client_id", "oidc_client_secret_file") if not data[name]]
-    if data["oidc_issuer"] and not data["oidc_issuer"].startswith("https://"):
-        problems.append(f"setting 'oidc_issuer' must be an https URL, got {data['oidc_issuer']!r}")
-    if not data["hub_domain"] or data["hub_tls"] == "off":
-        problems.append("hub_auth = 'oidc' needs hub_domain and HTTPS (hub_tls not 'off'): the provider sends "
-                        "people back to https://<hub_domain>/hub/oauth_callback")
-    if "openid" not in data["oidc_scopes"]:
-        problems.append("setting 'oidc_scopes' must include 'openid'")
-    return problems
 
 
 def problems_in(data: dict[str, Any]) -> list[str]:
@@ -286,17 +187,9 @@ def problems_in(data: dict[str, Any]) -> list[str]:
             check(data[name])
         except Invalid as error:
             problems.append(f"setting '{name}' {error}")
-    if not problems:
-        problems.extend(f"settings {problem}" for problem in _folder_overlaps(data))
-        problems.extend(_missing_local_ref(data))
-        problems.extend(_account_problems(data))
-        problems.extend(_offers_an_image(data))
-        problems.extend(_gpu_problems(data))
-        problems.extend(tls_problems(data))
-        problems.extend(_storage_problems(data))
-        problems.extend(_ldap_problems(data))
-        problems.extend(_oidc_problems(data))
-        problems.extend(_group_problems(data))
+    if not problems:  # the rules between settings, once each setting is valid on its own
+        for rule in RULES:
+            problems.extend(rule(data))
     return problems
 
 

@@ -26,7 +26,7 @@ TESTS = Path(__file__).resolve().parent
 # Minutes each end-to-end module took in a full run on 2 cores, to start the longest first (a
 # module missing here counts as 3 minutes; the order only affects the total time).
 MINUTES = {"test_e2e_gpus.py": 9, "test_e2e_hub.py": 8, "test_e2e_swarm.py": 6, "test_e2e_https.py": 5,
-           "test_e2e_images.py": 4, "test_e2e_foundation.py": 4, "test_e2e_ldap.py": 3}
+           "test_e2e_images.py": 4, "test_e2e_foundation.py": 4, "test_e2e_backup.py": 4, "test_e2e_ldap.py": 3}
 
 
 def pytest(args: list[str]) -> list[str]:
