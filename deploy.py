@@ -30,10 +30,10 @@ local.include("tasks/gpu_usage.py")  # every GPU node's usage, for the admins' p
 if not is_worker(host):  # a Swarm's workers only run users' servers: the rest is the Hub's server's
     local.include("tasks/preload_images.py")
     local.include("tasks/notebook_images.py")
+    local.include("tasks/backups.py")  # restic on a timer; a new server restored before its Hub starts
     local.include("tasks/https.py")  # the proxy's certificates, before the Hub's Compose project starts it
     local.include("tasks/hub.py")
     local.include("tasks/image_registry.py")  # several servers: the images, where every node pulls them
     local.include("tasks/hub_accounts.py")
-    local.include("tasks/backups.py")  # restic, on a timer, when backup_repository is set
     local.include("tasks/gpu_check.py")  # a user container sees the GPUs
 local.include("tasks/user_egress.py")  # every node; once the Hub's network exists

@@ -366,6 +366,10 @@ backup_schedule = "*-*-* 03:00"
 backup_check_schedule = "Sun *-*-* 05:00"
 # Which snapshots to keep (restic forget --keep-<unit>): last, hourly, daily, weekly, monthly, yearly.
 backup_keep = {"daily": 7, "weekly": 4, "monthly": 6}
+# True on a new server that replaces one: before its Hub first starts, the latest snapshot of
+# backup_repository comes back (accounts and passwords, homes, team folders, certificates). A
+# server that has a Hub database is never restored over, whatever this says.
+restore_from_backup = False
 
 # --- The NVIDIA stack (when gpu_enabled) -----------------------------------------------------------
 

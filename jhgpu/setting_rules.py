@@ -136,7 +136,7 @@ def oidc_problems(data: dict[str, Any]) -> list[str]:
 def backup_problems(data: dict[str, Any]) -> list[str]:
     """Settings backup_repository needs."""
     if not data["backup_repository"]:
-        return []
+        return ["setting 'restore_from_backup' needs backup_repository"] if data["restore_from_backup"] else []
     needed = ["backup_password_file"]
     if sftp_command(data["backup_repository"]):
         needed += ["backup_ssh_key_file", "backup_ssh_known_hosts_file"]

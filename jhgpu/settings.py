@@ -140,6 +140,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "backup_schedule": matches(r"[A-Za-z0-9*:,./~ -]+", "a systemd calendar event like '*-*-* 03:00' or 'daily'"),
     "backup_check_schedule": matches(r"[A-Za-z0-9*:,./~ -]+", "a systemd calendar event like 'Sun *-*-* 05:00'"),
     "backup_keep": keep_policy,
+    "restore_from_backup": is_type(bool),
     "user_blocked_addresses": list_of(ipv4_network),
     "nvidia_driver_branch": optional(driver_branch),
     "nvidia_driver_flavour": one_of(*FLAVOURS),

@@ -92,3 +92,19 @@ def test_bad_backup_settings_are_refused(bad, message):
     with pytest.raises(SettingsError) as refused:
         validate("gpu01", {**default_settings(), **bad})
     assert "gpu01" in str(refused.value) and message in str(refused.value)
+
+
+def test_a_new_server_is_restored_before_its_hub_starts_and_a_used_one_never(tmp_path):
+    password = tmp_path / "password"
+    password.write_text("x\n")
+    settings_ = {"gpu_enabled": False, "backup_repository": "/mnt/backup/hub", "backup_password_file": str(password),
+                 "restore_from_backup": True}
+    new = run_deploy(fresh_host("debian", "12"), **settings_)
+    restore = new.index("/usr/local/sbin/jupyterhub-backup restore")
+    assert restore < next(index for index, command in enumerate(new) if "compose up" in command)  # before the Hub starts
+    used = fresh_host("debian", "12")
+    database = "/home/jupyterhub/JupyterHubGPU/data/jupyterhub.sqlite"
+    used["files.File"] = lambda path: {"mode": 600, "size": 1} if path == database else None
+    assert "/usr/local/sbin/jupyterhub-backup restore" not in run_deploy(used, **settings_)
+    with pytest.raises(SettingsError, match="setting 'restore_from_backup' needs backup_repository"):
+        validate("gpu01", {**default_settings(), "restore_from_backup": True})

@@ -1,24 +1,32 @@
 """Backups of the Hub's server, end to end: restic from Debian's archive backs the server up over
 SFTP to a second test-bed host, on the timer's own service; a second run adds little (restic
-deduplicates: both runs' figures are printed); the snapshot holds a user's files, a team folder
+deduplicates: both runs' figures are printed), and a third succeeds while the Hub's database is
+being written; the snapshot holds a user's files, a team folder
 and a consistent copy of the Hub's database that passes SQLite's integrity check; the repository
 checks; a backup that cannot reach its target leaves its service failed, where `systemctl
---failed` shows it. The restore onto a new server is not built yet (README, "Backups")."""
+--failed` shows it. Last, the drill: the server is destroyed, a fresh one deployed with the same
+settings and restore_from_backup, and both users log in there with their old passwords and find
+their files, owners and modes as before."""
 
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
+import time
 
 import pytest
 
 from conftest import DeployedHub
+from hub_browser import log_in
 from testbed import testbed
 
 pytestmark = pytest.mark.e2e
 
 NOTES = "/home/jh_users/alice/notes.txt"
+BOB_NOTES = "/home/jh_users/bob/notes.txt"
 TEAM_FILE = "/home/jh_teams/vision/plan.txt"
+PASSWORDS = {"alice": secrets.token_urlsafe(12), "bob": secrets.token_urlsafe(12)}
 
 
 def added(journal: str) -> list[str]:
@@ -49,17 +57,23 @@ def hub(fresh_host, tmp_path_factory):
         settings = testbed.testbed_settings(tmp)
         hub = DeployedHub(fresh_host, tmp, {
             **settings, "gpu_enabled": False, "notebook_images": [testbed.tiny_image(tmp)],
-            "hub_users": ["alice"], "hub_groups": {"vision": ["alice"]}, "team_folders": ["vision"],
+            "hub_users": ["alice", "bob"], "hub_passwords": PASSWORDS, "hub_groups": {"vision": ["alice"]},
+            "team_folders": ["vision"],
             "backup_repository": f"sftp:hubbackup@{address}:/srv/restic/hub", "backup_password_file": str(tmp / "password"),
             "backup_ssh_key_file": str(key), "backup_ssh_known_hosts_file": str(tmp / "known_hosts")})
         hub.first_run = hub.deploy()
         assert hub.first_run.returncode == 0, hub.first_run.output[-6000:]
         hub.target = target
-        hub.host.ssh(f"install -d -o 1000 -g 100 -m 700 /home/jh_users/alice && echo 'alice was here' > {NOTES}"
-                     f" && chown 1000:100 {NOTES} && echo 'the team plan' > {TEAM_FILE} && chown 1000:100 {TEAM_FILE}")
+        # What users' servers would have written (uid 1000, as every server runs).
+        hub.host.ssh(f"install -d -o 1000 -g 100 -m 700 /home/jh_users/alice /home/jh_users/bob"
+                     f" && echo 'alice was here' > {NOTES} && echo 'bob too' > {BOB_NOTES} && chmod 640 {BOB_NOTES}"
+                     f" && echo 'the team plan' > {TEAM_FILE} && chown 1000:100 {NOTES} {BOB_NOTES} {TEAM_FILE}")
         yield hub
     finally:
         target.remove()
+
+
+OWNED = f"stat -c '%n %u:%g %a' {NOTES} {BOB_NOTES} {TEAM_FILE} /home/jh_teams/vision /home/jh_users/alice"
 
 
 def back_up(hub) -> str:
@@ -81,6 +95,15 @@ def test_a_backup_over_sftp_then_a_second_that_adds_little(hub):
     figures = added(second)
     print(f"restic, added to the repository: first backup {figures[0]}, second {figures[-1]}")
     assert len(figures) >= 2 and to_bytes(figures[-1]) < to_bytes(figures[0]) / 10, figures
+    # A third while the Hub's database is being written, as a busy Hub writes it (the snapshot's
+    # copy is checked in the next test).
+    hub.host.ssh("(setsid python3 -c \"import sqlite3, time\nfor n in range(4000):\n"
+                 "    db = sqlite3.connect('/home/jupyterhub/JupyterHubGPU/data/jupyterhub.sqlite', timeout=30)\n"
+                 "    db.execute('update users set last_activity = CURRENT_TIMESTAMP where name = ?', ('alice',))\n"
+                 "    db.commit(); db.close(); time.sleep(0.005)\" > /tmp/writer.log 2>&1 < /dev/null &)")
+    during = back_up(hub)
+    assert "Traceback" not in hub.host.ssh("cat /tmp/writer.log").stdout  # the writer was never locked out
+    assert hub.host.ssh("systemctl is-failed jupyterhub-backup.service", check=False).stdout.strip() != "failed", during
 
 
 def test_the_snapshot_holds_files_team_folders_and_a_sound_database(hub):
@@ -94,7 +117,7 @@ def test_the_snapshot_holds_files_team_folders_and_a_sound_database(hub):
     checked = hub.host.ssh("python3 -c \"import sqlite3; db = sqlite3.connect('/tmp/restored/var/lib/jupytergpu-backup/"
                            "jupyterhub.sqlite'); print(db.execute('pragma integrity_check').fetchone()[0],"
                            " sorted(name for (name,) in db.execute('select name from users')))\"").stdout
-    assert checked.strip() == "ok ['admin', 'alice']", checked
+    assert checked.strip() == "ok ['admin', 'alice', 'bob']", checked
     assert hub.host.ssh("systemctl start jupyterhub-backup-check.service", check=False).returncode == 0
 
 
@@ -112,3 +135,28 @@ def test_a_failed_backup_is_visible(hub):
 def test_a_rerun_changes_nothing(hub):
     run = hub.deploy()
     assert run.returncode == 0 and run.changed_operations() == [], run.output[-4000:]
+
+
+def test_the_restore_drill_a_new_server_takes_over(hub, browser):
+    owned = hub.host.ssh(OWNED).stdout
+    back_up(hub)  # the latest state
+    hub.host.remove()  # the server dies
+    new = testbed.start_host()
+    try:
+        replacement = DeployedHub(new, hub.tmp, {**hub.settings, "restore_from_backup": True})
+        began = time.monotonic()
+        run = replacement.deploy()
+        assert run.returncode == 0, run.output[-6000:]
+        print(f"the new server deployed and restored in {time.monotonic() - began:.0f} s")
+        assert any(name.startswith("Restore the latest backup") for name in run.changed_operations())
+        assert new.ssh(OWNED).stdout == owned
+        assert new.ssh(f"cat {NOTES} {TEAM_FILE}").stdout == "alice was here\nthe team plan\n"
+        checked = new.ssh("python3 -c \"import sqlite3; print(sqlite3.connect('/home/jupyterhub/JupyterHubGPU/data/"
+                          "jupyterhub.sqlite').execute('pragma integrity_check').fetchone()[0])\"").stdout
+        assert checked.strip() == "ok"
+        for user, password in PASSWORDS.items():  # their old passwords, from the restored database
+            log_in(browser, replacement, user, password)
+        rerun = replacement.deploy()  # restored once: never again over the database it now has
+        assert rerun.returncode == 0 and rerun.changed_operations() == [], rerun.output[-4000:]
+    finally:
+        new.remove()
