@@ -26,6 +26,8 @@ local.include("tasks/jupyterhub_user.py")
 local.include("tasks/folders.py")
 local.include("tasks/shared_storage.py")  # several servers: homes and shared data on every node
 local.include("tasks/team_folders.py")  # each group's own, on the shared storage
+if not is_worker(host):
+    local.include("tasks/quotas.py")  # user_storage_quota: each user's folder a project quota
 local.include("tasks/gpu_usage.py")  # every GPU node's usage, for the admins' page and idle GPUs
 if not is_worker(host):  # a Swarm's workers only run users' servers: the rest is the Hub's server's
     local.include("tasks/preload_images.py")

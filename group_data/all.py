@@ -318,6 +318,11 @@ user_cpu_limit = 4
 # use a few hundred at most.
 user_pids_limit = 4096
 
+# Most each user's folder in users_home_root (~/work; on a Swarm the whole home) may hold ("50G");
+# None: no limit. Needs users_home_root on XFS mounted with prjquota, or ext4 made with
+# `-O quota,project` and mounted with prjquota; refused elsewhere before any change (README).
+user_storage_quota = None
+
 # Addresses (or networks, like "10.0.0.0/8") that users' containers may not reach. By default
 # the cloud metadata service, which AWS, GCP, Azure and Oracle serve on 169.254.169.254: from it
 # any user could read the instance's credentials (Zero to JupyterHub blocks it too). IPv4 only;

@@ -126,6 +126,7 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "user_shm_size": memory_size,
     "user_cpu_limit": optional(number_in(0.1, None, int, float)),
     "user_pids_limit": optional(number_in(64, None, int)),
+    "user_storage_quota": optional(memory_size),
     "idle_cull_timeout": optional(number_in(60)),
     "gpu_idle_timeout": optional(number_in(60)),
     "gpu_idle_grace": number_in(0),

@@ -9,13 +9,14 @@ from jhgpu.facts.apt import AptCandidates
 from jhgpu.auth import identity_check, identity_problems
 from jhgpu.facts.hub import HubContainers
 from jhgpu.facts.identity import identity_answer
-from jhgpu.fleet import advertise_address, hub_host, role
+from jhgpu.fleet import advertise_address, hub_host, is_worker, role
 from jhgpu.facts.docker import DockerServerVersion, SwarmInfo
-from jhgpu.facts.server import KernelHasEsp
+from jhgpu.facts.server import FilesystemOf, KernelHasEsp
 from jhgpu.hub import CONFIG_DIGEST_LABEL, hub_move_problems
 from jhgpu.nvidia import gpu_plan_of
 from jhgpu.nvidia_branches import GpuStackError
 from jhgpu.platform import docker_plan_of, release_of
+from jhgpu.quotas import quota_problems
 from jhgpu.settings import SettingsError, validate
 from jhgpu.swarm import SINGLE, WORKER, SwarmError, membership, version_problems
 
@@ -72,6 +73,14 @@ if node_role != SINGLE:
     if swarm_problems:
         lines = "\n".join(f"  - {problem}" for problem in swarm_problems)
         raise SettingsError(f"host '{host.name}' cannot be a {node_role} of the Hub's Swarm:\n{lines}")
+
+# Storage limits need project quotas where the users' folders are (the Hub's server keeps them).
+if not is_worker(host):
+    quota = quota_problems(host.name, host.data.user_storage_quota,
+                           host.get_fact(FilesystemOf, path=host.data.users_home_root) if host.data.user_storage_quota
+                           else None, host.data.users_home_root)
+    if quota:
+        raise SettingsError("\n".join(quota))
 
 # The lab's directory or sign-on provider, reached and trusted from the Hub's server as the Hub
 # will reach it (the server's network, DNS and the site's CA).

@@ -132,6 +132,15 @@ def test_a_failed_backup_is_visible(hub):
         testbed.docker("exec", hub.target.name, "systemctl", "start", "ssh.service", check=False)
 
 
+def test_a_storage_limit_where_the_homes_filesystem_has_no_project_quotas_is_refused(hub):
+    """The test bed's homes are on the container's overlay (and its kernel has no quota support
+    at all): user_storage_quota stops the deploy before any change, naming the filesystem."""
+    run = DeployedHub(hub.host, hub.tmp, {**hub.settings, "user_storage_quota": "10G"}).deploy()
+    assert run.returncode != 0 and run.changed_operations() == [], run.output[-3000:]
+    assert "setting 'user_storage_quota' needs users_home_root (/home/jh_users) on XFS or ext4 with project quotas" \
+        in run.output or "setting 'user_storage_quota' needs project quotas on" in run.output, run.output[-3000:]
+
+
 def test_a_rerun_changes_nothing(hub):
     run = hub.deploy()
     assert run.returncode == 0 and run.changed_operations() == [], run.output[-4000:]

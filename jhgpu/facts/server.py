@@ -84,3 +84,18 @@ class KernelHasEsp(FactBase):
 
     def process(self, output):
         return "".join(output).strip() == "yes"
+
+
+class FilesystemOf(FactBase):
+    """The filesystem holding `path` (or, before it exists, its nearest existing parent):
+    {"type": "xfs", "options": ["rw", "prjquota", ...], "mountpoint": "/home"}."""
+
+    requires_command = "findmnt"
+
+    def command(self, path: str) -> str:
+        return (f"p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
+                "findmnt -n -o FSTYPE,OPTIONS,TARGET -T \"$p\"")
+
+    def process(self, output):
+        fstype, options, mountpoint = output[0].split(None, 2)
+        return {"type": fstype, "options": options.split(","), "mountpoint": mountpoint.strip()}

@@ -1,0 +1,72 @@
+"""Storage limits per user (jhgpu/quotas.py, tasks/quotas.py): which filesystems can hold them,
+and what the deploy runs on one that can, with recorded facts. This machine's kernel has no quota
+support (CONFIG_QUOTA), so project quotas cannot be enforced on a test-bed host; the preflight's
+refusal of a host without them runs live in tests/test_e2e_backup.py."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from jhgpu.facts.server import FilesystemOf
+from jhgpu.hub import render
+from jhgpu.quotas import quota_plan, quota_problems, unit_files
+from recorded import run_deploy
+from recorded_hosts import fresh_host
+from test_hub import settings
+
+XFS = {"type": "xfs", "options": ["rw", "relatime", "attr2", "inode64", "prjquota"], "mountpoint": "/home"}
+EXT4 = {"type": "ext4", "options": ["rw", "relatime", "prjquota"], "mountpoint": "/srv"}
+
+
+def test_the_fact_reads_findmnts_answer():
+    assert FilesystemOf().process(["xfs    rw,relatime,prjquota /home"]) == {
+        "type": "xfs", "options": ["rw", "relatime", "prjquota"], "mountpoint": "/home"}
+    assert "while [ ! -e \"$p\" ]" in FilesystemOf().command("/home/jh_users")  # before the folder exists
+
+
+@pytest.mark.parametrize("filesystem, said", [
+    ({"type": "overlay", "options": ["rw"], "mountpoint": "/"},
+     "needs users_home_root (/home/jh_users) on XFS or ext4 with project quotas, but on host 'gpu01' it is on overlay (/)"),
+    ({"type": "xfs", "options": ["rw", "relatime"], "mountpoint": "/home"},
+     "needs project quotas on /home (xfs) on host 'gpu01': it is mounted rw,relatime; it needs the prjquota mount option"),
+    ({"type": "ext4", "options": ["rw"], "mountpoint": "/srv"}, "it needs mkfs.ext4 -O quota,project"),
+])
+def test_a_filesystem_without_project_quotas_is_refused_naming_what_it_needs(filesystem, said):
+    [problem] = quota_problems("gpu01", "50G", filesystem, "/home/jh_users")
+    assert problem.startswith("setting 'user_storage_quota'") and said in problem
+    assert quota_problems("gpu01", None, filesystem, "/home/jh_users") == []
+    assert quota_problems("gpu01", "50G", XFS, "/home/jh_users") == [] == quota_problems("gpu01", "50G", EXT4, "/srv/h")
+
+
+@pytest.mark.parametrize("filesystem, applies", [
+    (XFS, 'xfs_quota -x -c "limit -p bhard=52428800k $id" /home'),
+    (EXT4, "setquota -P \"$id\" 0 52428800 0 0 /srv"),
+])
+def test_each_users_folder_becomes_a_project_with_the_limit(filesystem, applies):
+    plan = quota_plan(settings(user_storage_quota="50G"), filesystem)
+    script = render("jupyterhub-quotas.sh.j2", {"plan": plan})
+    assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
+    assert applies in script and "for home in /home/jh_users/*/; do" in script
+    assert "PathChanged=/home/jh_users" in unit_files(plan)["jupyterhub-quotas.path"]
+    assert quota_plan(settings(), filesystem) is None
+
+
+def test_the_deploy_installs_the_tools_and_applies_the_limits_on_xfs():
+    host = {**fresh_host("debian", "12"), "jhgpu.facts.server.FilesystemOf": lambda path: XFS}
+    commands = run_deploy(host, gpu_enabled=False, user_storage_quota="50G")
+    assert any("apt-get" in command and "xfsprogs" in command for command in commands)
+    assert "PUT /usr/local/sbin/jupyterhub-quotas" in commands
+    assert "/usr/local/sbin/jupyterhub-quotas" in commands
+    assert any("systemctl start jupyterhub-quotas.path" in command for command in commands)
+    assert "/usr/local/sbin/jupyterhub-quotas" not in run_deploy(fresh_host("debian", "12"), gpu_enabled=False)
+
+
+def test_a_host_without_project_quotas_is_refused_before_any_change():
+    from jhgpu.settings import SettingsError
+
+    host = {**fresh_host("debian", "12"),
+            "jhgpu.facts.server.FilesystemOf": lambda path: {"type": "ext4", "options": ["rw"], "mountpoint": "/"}}
+    with pytest.raises(SettingsError, match="setting 'user_storage_quota' needs project quotas on / \\(ext4\\)"):
+        run_deploy(host, gpu_enabled=False, user_storage_quota="50G")
