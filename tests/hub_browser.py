@@ -7,9 +7,29 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Error, Page, TimeoutError
+
+# Test modules run side by side (tests/side_by_side.py): another module's containers come and go,
+# adding and removing network interfaces on this machine, and Chromium aborts a navigation under
+# way when it sees the machine's network change (net::ERR_NETWORK_CHANGED). Navigations are
+# retried then; any other error stands.
+_goto = Page.goto
+
+
+def _goto_through_network_changes(self, url, **kwargs):
+    for attempt in range(4):
+        try:
+            return _goto(self, url, **kwargs)
+        except Error as error:
+            if "ERR_NETWORK_CHANGED" not in str(error) or attempt == 3:
+                raise
+            time.sleep(1)
+
+
+Page.goto = _goto_through_network_changes
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -81,7 +101,11 @@ def start_server(page: Page, hub, user: str, image: str) -> None:
     page.select_option("select[name=image]", label=image)
     page.click("button[type=submit]")
     page.wait_for_url(f"**/user/{user}/lab**", timeout=180_000)
-    page.wait_for_selector(".jp-LabShell", timeout=120_000)
+    try:
+        page.wait_for_selector(".jp-LabShell", timeout=120_000)
+    except TimeoutError:  # JupyterLab's page load cut by a network change (see above): load it again
+        page.reload()
+        page.wait_for_selector(".jp-LabShell", timeout=120_000)
 
 
 def api(page: Page, method: str, path: str, body: dict | None = None) -> dict:
