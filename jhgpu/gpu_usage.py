@@ -48,8 +48,9 @@ def parse_query(lines: list[str]) -> dict[str, dict]:
     return samples
 
 
-_GPU_LINE = re.compile(r"GPU \d+: .*\(UUID: (?P<uuid>GPU-[^)]+)\)")
-_MIG_LINE = re.compile(r"\s*MIG (?P<profile>\S+)\s+Device\s+\d+: \(UUID: (?P<uuid>MIG-[^)]+)\)")
+# `nvidia-smi -L`'s lines for a GPU and for each of its MIG instances (also read by the NvidiaGpus fact).
+GPU_LINE = re.compile(r"GPU (?P<index>\d+): .*\(UUID: (?P<uuid>GPU-[^)]+)\)")
+MIG_LINE = re.compile(r"\s*MIG (?P<profile>\S+)\s+Device\s+(?P<device>\d+): \(UUID: (?P<uuid>MIG-[^)]+)\)")
 
 
 def parse_listing(lines: list[str]) -> dict[str, list[dict]]:
@@ -57,9 +58,9 @@ def parse_listing(lines: list[str]) -> dict[str, list[dict]]:
     instances: dict[str, list[dict]] = {}
     current = None
     for line in lines:
-        if (gpu := _GPU_LINE.match(line)):
+        if (gpu := GPU_LINE.match(line)):
             current = instances.setdefault(gpu["uuid"], [])
-        elif (mig := _MIG_LINE.match(line)) and current is not None:
+        elif (mig := MIG_LINE.match(line)) and current is not None:
             current.append({"uuid": mig["uuid"], "profile": mig["profile"]})
     return instances
 

@@ -4,12 +4,12 @@ Query one by hand: pyinfra inventory.py fact jhgpu.facts.nvidia.NvidiaGpus
 
 from __future__ import annotations
 
-import re
 import shlex
 
 from pyinfra.api import FactBase
 
 from jhgpu.cuda import version_key
+from jhgpu.gpu_usage import GPU_LINE, MIG_LINE
 
 
 class NvidiaGpus(FactBase):
@@ -28,12 +28,6 @@ class NvidiaGpus(FactBase):
         if not lines or lines[-1].strip() == "FAILED":
             return None
         return gpus_from_nvidia_smi(lines)
-
-
-GPU_LINE = re.compile(r"GPU (?P<index>\d+): .*\(UUID: (?P<uuid>GPU-[^)]+)\)")
-
-
-MIG_LINE = re.compile(r"\s*MIG (?P<profile>\S+)\s+Device\s+(?P<device>\d+): \(UUID: (?P<uuid>MIG-[^)]+)\)")
 
 
 def gpus_from_nvidia_smi(lines: list[str]) -> list[dict]:
