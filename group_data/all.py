@@ -318,8 +318,8 @@ user_cpu_limit = 4
 # use a few hundred at most.
 user_pids_limit = 4096
 
-# Most each user's folder in users_home_root (~/work; on a Swarm the whole home) may hold ("50G");
-# None: no limit. Needs users_home_root on XFS mounted with prjquota, or ext4 made with
+# Most each user's home may hold ("50G"): their folder in users_home_root (~/work; on a Swarm the
+# whole home) and, where Docker keeps volumes on the same filesystem, their home volume; None: no limit. Needs users_home_root on XFS mounted with prjquota, or ext4 made with
 # `-O quota,project` and mounted with prjquota; refused elsewhere before any change (README).
 user_storage_quota = None
 

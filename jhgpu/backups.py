@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from jhgpu.hub import HUB_DATA_DIR, HUB_DB_FILE
+from jhgpu.backup_status import STATUS_FILE_NAME
+from jhgpu.hub import HUB_DATA_DIR, HUB_DB_FILE, home_volume_prefix
 from jhgpu.tls import PROXY_DIR
 
 PACKAGE = "restic"
@@ -24,6 +25,7 @@ SECRETS_DIR = "/etc/jupytergpu/backup"  # root's, 0700: the password, and for SF
 SCRIPT = "/usr/local/sbin/jupyterhub-backup"
 BACKUP_UNIT, CHECK_UNIT = "jupyterhub-backup", "jupyterhub-backup-check"
 BACKUP_STAGING = "/var/lib/jupytergpu-backup"  # the database's consistent copy, before restic reads it
+STATUS_RECORDER = "/usr/local/lib/jupytergpu/backup_status.py"  # jhgpu/backup_status.py: each run's outcome
 KEEP_UNITS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")  # restic forget --keep-<unit>
 SFTP = re.compile(r"sftp:(?P<login>[A-Za-z0-9._-]+@[A-Za-z0-9.:\[\]-]+):(?P<path>/.*)")
 
@@ -38,6 +40,7 @@ class BackupPlan:
     schedule: str  # systemd OnCalendar
     check_schedule: str
     sftp_command: str | None  # restic's -o sftp.command, with the key and known hosts given
+    status_file: str  # each run's outcome, in the Hub's data folder (jhgpu/backup_status.py)
 
     @property
     def secrets(self) -> dict[str, str]:
@@ -70,26 +73,29 @@ def backup_plan(data) -> BackupPlan | None:
     if data.team_folders:
         paths.append(data.team_folders_root)
     live_db = f"{root}/{HUB_DATA_DIR}/{HUB_DB_FILE}"
+    status_file = f"{root}/{HUB_DATA_DIR}/{STATUS_FILE_NAME}"  # a restored server starts with no old verdict
     return BackupPlan(
         repository=data.backup_repository, paths=tuple(paths),
-        excludes=(live_db, f"{live_db}-journal", f"{root}/{HUB_DATA_DIR}/backups"),
-        home_volumes=f"{data.compose_project_name}-home-", keep=keep_arguments(data.backup_keep),
+        excludes=(live_db, f"{live_db}-journal", f"{root}/{HUB_DATA_DIR}/backups", status_file, f"{status_file}.new"),
+        home_volumes=home_volume_prefix(data), keep=keep_arguments(data.backup_keep),
         schedule=data.backup_schedule, check_schedule=data.backup_check_schedule,
-        sftp_command=sftp_command(data.backup_repository))
+        sftp_command=sftp_command(data.backup_repository), status_file=status_file)
 
 
 def unit_files(plan: BackupPlan) -> dict[str, str]:
     """systemd units, {file name in /etc/systemd/system: text}: a timer each for the backup and
     the check, and the oneshot services they start. A failed run leaves its service `failed`
-    (`systemctl --failed`, `systemctl status jupyterhub-backup`) until the next one succeeds."""
+    (`systemctl --failed`, `systemctl status jupyterhub-backup`) until the next one succeeds;
+    every run's outcome is also recorded for the Hub, which shows admins a failure on its pages."""
     files = {}
     for unit, what, schedule, argument in ((BACKUP_UNIT, "Back up the JupyterHub server", plan.schedule, ""),
                                            (CHECK_UNIT, "Check the JupyterHub server's backups", plan.check_schedule,
                                             " check")):
         files[f"{unit}.service"] = (f"# Written by the deploy (tasks/backups.py).\n[Unit]\nDescription={what}\n"
                                     "Wants=network-online.target\nAfter=network-online.target docker.service\n\n"
-                                    f"[Service]\nType=oneshot\nExecStart={SCRIPT}{argument}\nNice=10\n"
-                                    "IOSchedulingClass=idle\n")
+                                    f"[Service]\nType=oneshot\nExecStart={SCRIPT}{argument}\n"
+                                    f"ExecStopPost=/usr/bin/python3 {STATUS_RECORDER} record {plan.status_file} {unit}\n"
+                                    "Nice=10\nIOSchedulingClass=idle\n")
         files[f"{unit}.timer"] = (f"# Written by the deploy (tasks/backups.py).\n[Unit]\nDescription={what}, on schedule\n\n"
                                   f"[Timer]\nOnCalendar={schedule}\nPersistent=true\nRandomizedDelaySec=10min\n\n"
                                   "[Install]\nWantedBy=timers.target\n")

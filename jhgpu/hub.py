@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from jhgpu.auth import LDAP_AUTHENTICATOR_VERSION, OAUTHENTICATOR_VERSION, auth_context
+from jhgpu.backup_status import STATUS_FILE_NAME
 from jhgpu.gpu_allocation import allocatable_gpus
 from jhgpu.hub_services import gpu_page, gpu_usage_dir, idle_culler, prometheus_access, watches_gpus
 from jhgpu.images import ImageBuild, image_ref, offered_images
@@ -29,7 +30,7 @@ ACCOUNTS_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "hub-accoun
 _FILES, _PACKAGE = Path(__file__).resolve().parent.parent / "files", Path(__file__).resolve().parent
 HUB_MODULES = (_FILES / "gpu_spawner.py", _FILES / "spawner_policies.py", _PACKAGE / "gpu_allocation.py",
                _PACKAGE / "group_profiles.py", _PACKAGE / "gpu_usage.py", _FILES / "directory_auth.py",
-               _FILES / "gpu_usage_service.py")
+               _FILES / "gpu_usage_service.py", _PACKAGE / "backup_status.py")
 
 CONFIG_DIGEST_LABEL = "org.jupytergpu.hub-config-digest"
 ROOT_LABEL = "org.jupytergpu.jupyterhub-root"
@@ -90,9 +91,14 @@ def hub_image_build(data) -> ImageBuild:
                       context=f"{data.jupyterhub_root}/{HUB_IMAGE_DIR}", parent_ref=data.hub_base_image)
 
 
+def home_volume_prefix(data) -> str:
+    """The name of every user's home volume up to their (escaped) name."""
+    return f"{data.compose_project_name}-home-"
+
+
 def home_volume(data) -> str:
     """The Docker volume holding each user's home, less ~/work ({username} is DockerSpawner's)."""
-    return f"{data.compose_project_name}-home-{{username}}"
+    return f"{home_volume_prefix(data)}{{username}}"
 
 
 def user_volumes(data) -> dict:
@@ -205,6 +211,8 @@ def hub_context(data, ever_declared=(), gpus=None, hostname=None, swarm=None, oi
                       "grace": data.gpu_idle_grace, "exempt_groups": list(data.gpu_idle_exempt_groups),
                       "exempt_admins": data.gpu_idle_exempt_admins}
         if watches_gpus(data, swarm) else None,
+        # Each backup's outcome, as the Hub sees it: admins are told of a failed one.
+        "backup_status_file": f"{HUB_HOME}/{HUB_DATA_DIR}/{STATUS_FILE_NAME}" if data.backup_repository else None,
         "user_folder_roots": [data.users_home_root],
         **gpu_settings(data, gpus),
         **(swarm_hub_context(data, **swarm) if swarm else {}),

@@ -10,7 +10,9 @@ from pyinfra import host, logger
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 
-from jhgpu.backups import BACKUP_STAGING, BACKUP_UNIT, CHECK_UNIT, PACKAGE, SCRIPT, SECRETS_DIR, backup_plan, unit_files
+from jhgpu import backup_status
+from jhgpu.backups import (BACKUP_STAGING, BACKUP_UNIT, CHECK_UNIT, PACKAGE, SCRIPT, SECRETS_DIR, STATUS_RECORDER,
+                           backup_plan, unit_files)
 from jhgpu.hub import HUB_DATA_DIR, HUB_DB_FILE, render
 from jhgpu.operations.apt import apt_install
 
@@ -31,6 +33,8 @@ if plan:
                      "restored over it (set it to False once a restore is done)", logger.info)
         else:
             server.shell(name=f"Restore the latest backup from {plan.repository}", commands=[f"{SCRIPT} restore"])
+    files.put(name=f"Install {STATUS_RECORDER} (each run's outcome, for the Hub's admins)", src=backup_status.__file__,
+              dest=STATUS_RECORDER, user="root", group="root", mode="644", create_remote_dir=True)
     units = [files.put(name=f"Write {name}", src=StringIO(text), dest=f"/etc/systemd/system/{name}", mode="644")
              for name, text in unit_files(plan).items()]
     for unit in (BACKUP_UNIT, CHECK_UNIT):

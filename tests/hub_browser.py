@@ -62,11 +62,14 @@ def log_in(browser: Browser, hub, user: str, password: str) -> Page:
     """A fresh browser session (no cookies) logged in as `user`."""
     page = browser.new_context().new_page()
     page.set_default_timeout(120_000)
-    page.goto(hub.url("/hub/login"))
-    page.fill("#username_input", user)
-    page.fill("#password_input", password)
-    page.click("#login_submit")
-    page.wait_for_load_state()
+    for _attempt in range(3):
+        page.goto(hub.url("/hub/login"))
+        page.fill("#username_input", user)
+        page.fill("#password_input", password)
+        page.click("#login_submit")
+        page.wait_for_load_state()
+        if not page.url.startswith("chrome-error://"):  # the form's navigation cut by a network change (above)
+            break
     assert "/hub/login" not in page.url, f"{user} could not log in: {page.inner_text('body')[:500]}"
     return page
 
@@ -94,12 +97,14 @@ def sign_up(browser: Browser, hub, user: str, password: str) -> None:
     page.wait_for_load_state()
 
 
-def start_server(page: Page, hub, user: str, image: str) -> None:
-    """Pick an image on the spawn page and wait for JupyterLab."""
+def start_server(page: Page, hub, user: str, image: str | None) -> None:
+    """Pick an image on the spawn page (None: the Hub offers one, and starts it without asking)
+    and wait for JupyterLab."""
     if "/hub/spawn" not in page.url:
         page.goto(hub.url("/hub/spawn"))
-    page.select_option("select[name=image]", label=image)
-    page.click("button[type=submit]")
+    if image is not None:
+        page.select_option("select[name=image]", label=image)
+        page.click("button[type=submit]")
     page.wait_for_url(f"**/user/{user}/lab**", timeout=180_000)
     try:
         page.wait_for_selector(".jp-LabShell", timeout=120_000)
@@ -128,3 +133,10 @@ def list_folder(page: Page, user: str, path: str) -> list[str]:
     result = api(page, "GET", f"/user/{user}/api/contents/{path}")
     assert result["status"] == 200, result
     return [entry["name"] for entry in json.loads(result["text"])["content"]]
+
+
+def read_file(page: Page, user: str, path: str) -> str:
+    """A text file's content, through the user's server (as JupyterLab opens it)."""
+    result = api(page, "GET", f"/user/{user}/api/contents/{path}?type=file&format=text&content=1")
+    assert result["status"] == 200, result
+    return json.loads(result["text"])["content"]

@@ -15,7 +15,7 @@ from jhgpu.auth import auth_uploads, identity_check, identity_problems
 from jhgpu.hub import hub_files
 from jhgpu.settings import SettingsError, validate
 from recorded import default_settings
-from test_hub import Section, files, settings
+from test_hub import Section, files, reading, run_config, settings
 
 TEMPLATE = "uid={username},ou=people,dc=lab,dc=test"
 LDAP = {"hub_auth": "ldap", "ldap_server": "ldap.lab.test", "ldap_bind_dn_template": TEMPLATE}
@@ -24,20 +24,13 @@ LDAP = {"hub_auth": "ldap", "ldap_server": "ldap.lab.test", "ldap_bind_dn_templa
 def ldap_config(**overrides) -> Section:
     """What JupyterHub would be configured with: the rendered file run with a stand-in of
     files/directory_auth.py and a service account's password file the test provides."""
-    config = Section()
     stub = types.ModuleType("directory_auth")
     stub.DirectoryAuthenticator = "DirectoryAuthenticator"
     sys.modules["directory_auth"] = stub
-    opened = []
-
-    def fake_open(path, *args, **kwargs):
-        opened.append(path)
-        return __import__("io").StringIO("the-service-password\n")
-
+    password_file = reading("the-service-password\n")
     rendered = files(**{**LDAP, **overrides})["jupyterhub_config.py"]
-    exec(compile(rendered, "jupyterhub_config.py", "exec"), {"get_config": lambda: config, "open": fake_open})
-    config.opened = opened
-    config.rendered = rendered
+    config = run_config(rendered, password_file)
+    config.opened, config.rendered = password_file.opened, rendered
     return config
 
 
@@ -108,20 +101,14 @@ DISCOVERY = {"issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/protocol/ope
 
 def oidc_config(discovery=DISCOVERY, **overrides) -> Section:
     """The Hub's configuration for OIDC logins, the provider's discovery document as the server read it."""
-    config = Section()
     stub = types.ModuleType("oauthenticator.generic")
     stub.GenericOAuthenticator = "GenericOAuthenticator"
     sys.modules["oauthenticator"] = types.ModuleType("oauthenticator")
     sys.modules["oauthenticator.generic"] = stub
-    opened = []
-
-    def fake_open(path, *args, **kwargs):
-        opened.append(path)
-        return __import__("io").StringIO("the-client-secret\n")
-
+    secret_file = reading("the-client-secret\n")
     rendered = hub_files(settings(**{**OIDC, **overrides}), oidc_discovery=discovery).files["jupyterhub_config.py"]
-    exec(compile(rendered, "jupyterhub_config.py", "exec"), {"get_config": lambda: config, "open": fake_open})
-    config.opened, config.rendered = opened, rendered
+    config = run_config(rendered, secret_file)
+    config.opened, config.rendered = secret_file.opened, rendered
     return config
 
 

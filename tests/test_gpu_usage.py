@@ -10,7 +10,7 @@ import pytest
 from jhgpu import gpu_usage
 from jhgpu.gpu_usage import (BUSY, IDLE, STOP, WARN, advance, idle_verdict, node_name, parse_query, read_usage, read_usages,
                              sparkline)
-from test_hub import files, hub_config
+from test_hub import files, hub_config, reading
 
 A, B = "GPU-0a0a0a0a-0000-4000-8000-000000000000", "GPU-1b1b1b1b-1111-4111-8111-111111111111"
 # `nvidia-smi --query-gpu=uuid,name,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits`,
@@ -128,18 +128,13 @@ def test_prometheus_metrics_carry_each_gpus_holder():
 def test_a_prometheus_token_reads_the_hubs_and_the_gpus_metrics_and_nothing_else(tmp_path):
     token = tmp_path / "prometheus-token"
     token.write_text("a-long-random-token\n")
-    opened = []
-
-    def fake_open(path, *args, **kwargs):
-        opened.append(path)
-        return __import__("io").StringIO("a-long-random-token\n")
-
+    fake_open = reading("a-long-random-token\n")
     config = hub_config(prometheus_token_file=str(token), _open=fake_open)
     assert {"name": "prometheus", "api_token": "a-long-random-token"} in config.JupyterHub.services
     role = next(role for role in config.JupyterHub.load_roles if role["name"] == "prometheus")
     assert role == {"name": "prometheus", "services": ["prometheus"],
                     "scopes": ["read:metrics", "access:services!service=gpu-usage"]}
-    assert opened == ["/srv/jupyterhub/data/prometheus-token"]
+    assert fake_open.opened == ["/srv/jupyterhub/data/prometheus-token"]
     assert "a-long-random-token" not in files(prometheus_token_file=str(token))["jupyterhub_config.py"]
     cpu_only = hub_config(prometheus_token_file=str(token), gpu_enabled=False, _open=fake_open)
     assert next(role for role in cpu_only.JupyterHub.load_roles if role["name"] == "prometheus")["scopes"] == ["read:metrics"]

@@ -7,6 +7,7 @@ how it chooses is tested in test_gpu_allocation.py, and live through a Hub in te
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -58,17 +59,35 @@ def files(gpus=None, **overrides) -> dict[str, str]:
     return hub_files(settings(**overrides), gpus=gpus).files
 
 
-def hub_config(gpus=None, _open=open, **overrides) -> Section:
-    """What JupyterHub would be configured with on a host with these settings (`_open`: what the
-    configuration's open() reads, for the files the Hub finds in its data folder)."""
+def reading(text: str):
+    """A stand-in for open() in the rendered configuration: every file it opens reads `text` (a
+    password or token the Hub finds in its data folder); the paths opened are kept in .opened."""
+    opened = []
+
+    def fake_open(path, *args, **kwargs):
+        opened.append(path)
+        return io.StringIO(text)
+
+    fake_open.opened = opened
+    return fake_open
+
+
+def run_config(rendered: str, _open=open) -> Section:
+    """What JupyterHub would be configured with by this jupyterhub_config.py (`_open`: what its
+    open() reads)."""
     config = Section()
     stub = types.ModuleType("nativeauthenticator")  # its folder (templates) and its class are used
     stub.__file__ = "/usr/lib/python3/nativeauthenticator/__init__.py"
     stub.NativeAuthenticator = RecordingNativeAuthenticator
     sys.modules["nativeauthenticator"] = stub
-    exec(compile(files(gpus, **overrides)["jupyterhub_config.py"], "jupyterhub_config.py", "exec"),
-         {"get_config": lambda: config, "open": _open})
+    exec(compile(rendered, "jupyterhub_config.py", "exec"), {"get_config": lambda: config, "open": _open})
     return config
+
+
+def hub_config(gpus=None, _open=open, **overrides) -> Section:
+    """What JupyterHub would be configured with on a host with these settings (`_open`: what the
+    configuration's open() reads, for the files the Hub finds in its data folder)."""
+    return run_config(files(gpus, **overrides)["jupyterhub_config.py"], _open)
 
 
 def two_gpus() -> list[dict]:
@@ -107,7 +126,7 @@ def test_the_hub_image_carries_the_spawner_its_allocator_and_the_directory_login
     assert "ENV PYTHONPATH=/opt/jupytergpu" in dockerfile
     assert {module.name for module in HUB_MODULES} == {"gpu_spawner.py", *copied.replace("\\", " ").split()} == {
         "directory_auth.py", "gpu_allocation.py", "gpu_spawner.py", "gpu_usage.py", "gpu_usage_service.py",
-        "group_profiles.py", "spawner_policies.py"}
+        "group_profiles.py", "spawner_policies.py", "backup_status.py"}
     assert all(module.is_file() for module in HUB_MODULES)
 
 
