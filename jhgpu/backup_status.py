@@ -4,9 +4,9 @@ After every run of jupyterhub-backup and jupyterhub-backup-check, systemd runs t
 (`python3 backup_status.py record FILE UNIT`, the units' ExecStopPost=) with the run's outcome in
 $SERVICE_RESULT and $EXIT_STATUS, which systemd passes to ExecStopPost= commands (systemd.exec(5),
 "Environment Variables Set or Propagated by the Service Manager"; since systemd 232,
-github.com/systemd/systemd/pull/3818, older than every release this deploy supports). FILE, in the Hub's data
-folder, keeps per unit the last run's result and when a run last succeeded. The Hub
-(jupyterhub_config.py) reads it for every page an admin opens and shows `admin_notice`.
+github.com/systemd/systemd/pull/3818, older than every release this deploy supports). FILE, in
+the Hub's data folder, keeps per unit the last run's result and when a run last succeeded. The
+Hub (jupyterhub_config.py) reads it for every page an admin opens and shows `admin_notice`.
 
 Standalone (the standard library only): copied as it is onto the Hub's server and into the Hub's
 image.
@@ -47,10 +47,9 @@ def notice(status: dict) -> str:
             continue
         last_good = (f"the last good one ended {_when(run['succeeded'])}" if run.get("succeeded")
                      else "none has succeeded yet")
-        lines.append(f"The server's last {what} failed ({_when(run.get('finished', 0))}, "
-                     f"{run.get('result')} {run.get('exit_status', '')}".rstrip() +
-                     f"); {last_good}. On the server, `systemctl status {unit}` and "
-                     f"`journalctl -u {unit}` tell why.")
+        how = " ".join(str(part) for part in (run.get("result"), run.get("exit_status")) if part)
+        lines.append(f"The server's last {what} failed ({_when(run.get('finished', 0))}, {how}); {last_good}. "
+                     f"On the server, `systemctl status {unit}` and `journalctl -u {unit}` tell why.")
     return "<br>".join(html.escape(line) for line in lines)
 
 

@@ -1,9 +1,10 @@
 """Storage limits per user (user_storage_quota): every user's folder in users_home_root a project
 with a hard limit, on XFS or ext4 mounted with project quotas; their home volume (the rest of the
-home, on a single server) joins the same project where Docker keeps volumes on that filesystem. Every user's server writes as the
-same uid (1000), so user quotas could not tell users apart; a project quota counts one folder
-tree whoever writes in it. Decisions only: the setting and the filesystem (the FilesystemOf fact)
-in, problems or a plan out; templates/jupyterhub-quotas.sh.j2 applies it.
+home, on a single server) joins the same project where Docker keeps volumes on that filesystem.
+Every user's server writes as the same uid (1000), so user quotas could not tell users apart; a
+project quota counts one folder tree whoever writes in it. Decisions only: the setting and the
+filesystem (the FilesystemOf fact) in, problems or a plan out; templates/jupyterhub-quotas.sh.j2
+applies it.
 
 xfs_quota(8): "project -s" marks a tree as project N (inherited by everything made in it later),
 "limit -p bhard=" sets its hard limit; the mount needs prjquota (or pquota). On ext4 (since
