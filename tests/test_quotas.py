@@ -111,7 +111,7 @@ def run_quota_script(tmp_path, homes: list[str]) -> tuple[str, list[str]]:
 
 def test_each_user_gets_a_named_project_id_of_their_own_kept_across_runs(tmp_path):
     (tmp_path / "projid").write_text("scratch:100004\n")  # a site's own project keeps its id
-    projid, calls = run_quota_script(tmp_path, ["alice", "bob"])
+    projid, calls = run_quota_script(tmp_path, ["alice", "bob", "lost+found"])
     assert projid == "scratch:100004\njupyterhub-alice:100005\njupyterhub-bob:100006\n"
     homes, volume = tmp_path / "homes", tmp_path / "volumes" / "jupyterhub-home-alice" / "_data"
     assert f'xfs_quota -x -c project -s -p {homes}/alice 100005 /home' in calls
