@@ -160,9 +160,7 @@ class GpuSwarmSpawner(IdleGpus, GroupProfiles, SwarmSpawner):
         labels = []
         for service in await self.docker("services", filters={"label": allocation.HOLDER_LABEL}):
             tasks = await self.docker("tasks", filters={"service": service["ID"], "desired-state": "running"})
-            uuids = [uuid for task in tasks for uuid in allocation.assigned_gpus(task)]
-            labels.append(allocation.holder_labels(service["Spec"]["Labels"].get(allocation.HOLDER_LABEL, "?"),
-                                                   tuple(uuids)))
+            labels.append(allocation.swarm_holder_labels(service["Spec"]["Labels"], tasks))
         return allocation.holdings(labels)
 
     @default("options_form")

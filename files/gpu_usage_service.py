@@ -2,8 +2,9 @@
 Only users with access to the service open it, and by JupyterHub's default roles that is the
 admins (the `admin` role has `access:services`; the `user` role has `self` only).
 
-At metrics, the same for Prometheus (gpu_usage.prometheus_text). Per GPU: its node, name and UUID, who holds it (the labels the spawner puts on each server's
-container), utilisation and memory now, since when it has been idle and the last hour, from the
+At metrics, the same for Prometheus (gpu_usage.prometheus_text). Per GPU: its node, name and
+UUID, who holds it (the labels the spawner puts on each server's container, or on a Swarm the
+GPUs assigned each server's task), utilisation and memory now, since when it has been idle and the last hour, from the
 usage files each GPU node's sampler keeps (files/gpu_usage_sampler.py). Runs in the Hub's
 container; the deploy copies it there with gpu_usage.py, gpu_allocation.py and spawner_policies.py.
 """
@@ -32,11 +33,9 @@ def holders() -> dict[str, list[str]]:
     from the GPUs Swarm assigned each server's running task."""
     client = docker.from_env()
     if SWARM:
-        labels = []
-        for service in client.services.list(filters={"label": allocation.HOLDER_LABEL}):
-            uuids = [uuid for task in service.tasks(filters={"desired-state": "running"})
-                     for uuid in allocation.assigned_gpus(task)]
-            labels.append(allocation.holder_labels(service.attrs["Spec"]["Labels"][allocation.HOLDER_LABEL], tuple(uuids)))
+        labels = [allocation.swarm_holder_labels(service.attrs["Spec"]["Labels"],
+                                                 service.tasks(filters={"desired-state": "running"}))
+                  for service in client.services.list(filters={"label": allocation.HOLDER_LABEL})]
     else:
         labels = [container.labels for container in client.containers.list(filters={"label": allocation.GPUS_LABEL})]
     held = allocation.holdings(labels)

@@ -40,6 +40,7 @@ class BackupPlan:
     schedule: str  # systemd OnCalendar
     check_schedule: str
     sftp_command: str | None  # restic's -o sftp.command, with the key and known hosts given
+    database: str  # the Hub's live database, on the server
     status_file: str  # each run's outcome, in the Hub's data folder (jhgpu/backup_status.py)
 
     @property
@@ -79,7 +80,7 @@ def backup_plan(data) -> BackupPlan | None:
         excludes=(live_db, f"{live_db}-journal", f"{root}/{HUB_DATA_DIR}/backups", status_file, f"{status_file}.new"),
         home_volumes=home_volume_prefix(data), keep=keep_arguments(data.backup_keep),
         schedule=data.backup_schedule, check_schedule=data.backup_check_schedule,
-        sftp_command=sftp_command(data.backup_repository), status_file=status_file)
+        sftp_command=sftp_command(data.backup_repository), database=live_db, status_file=status_file)
 
 
 def unit_files(plan: BackupPlan) -> dict[str, str]:

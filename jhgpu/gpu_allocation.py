@@ -72,6 +72,13 @@ def assigned_gpus(task: dict) -> list[str]:
             if resource.get("NamedResourceSpec", {}).get("Kind") == "gpu"]
 
 
+def swarm_holder_labels(service_labels: dict[str, str], tasks: list[dict]) -> dict[str, str]:
+    """A Swarm server's labels as holdings() reads them: the holder its service is labelled with,
+    and the GPUs Swarm assigned its running tasks."""
+    return holder_labels(service_labels.get(HOLDER_LABEL, "?"),
+                         tuple(uuid for task in tasks for uuid in assigned_gpus(task)))
+
+
 def holdings(container_labels: list[dict[str, str]]) -> dict[str, tuple[str, ...]]:
     """Who holds which GPUs, from the labels of the containers on the host."""
     held: dict[str, tuple[str, ...]] = {}

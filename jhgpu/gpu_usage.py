@@ -6,9 +6,9 @@ Runs in three places, copied as it is: on each GPU server, by files/gpu_usage_sa
 samples nvidia-smi and keeps <node>.json in USAGE_FOLDER, inside users_home_root, so that on a
 Swarm every node's file is on the shared storage the Hub's server sees); in the Hub, by the
 admins' page (files/gpu_usage_service.py) and by the spawner's poll (files/spawner_policies.py),
-which read every node's file. A GPU is idle while its utilisation reads 0 %: NVML's utilization.gpu is the share of
-the last sample period in which a kernel ran (nvidia-smi(1), "utilization.gpu"), so a notebook
-that only holds memory is idle, and one training a model is not.
+which read every node's file. A GPU is idle while its utilisation reads 0 %: NVML's
+utilization.gpu is the share of the last sample period in which a kernel ran (nvidia-smi(1),
+"utilization.gpu"), so a notebook that only holds memory is idle, and one training a model is not.
 """
 
 from __future__ import annotations
@@ -138,10 +138,17 @@ def sparkline(history: list[list], width: int = 120, height: int = 24) -> str:
             f'<polyline fill="none" stroke="currentColor" points="{coordinates}"/></svg>')
 
 
-# Prometheus' text exposition format (version 0.0.4): one gauge per figure, labelled by GPU and holder.
-METRICS = (("utilization_percent", "utilization", "GPU utilisation (NVML utilization.gpu), percent"),
-           ("memory_used_mib", "memory_used", "GPU memory in use, MiB"),
-           ("memory_total_mib", "memory_total", "GPU memory, MiB"))
+def _idle_seconds(gpu: dict, now: float) -> float | None:
+    return None if gpu.get("idle_since") is None else now - gpu["idle_since"]
+
+
+# Prometheus' text exposition format (version 0.0.4): one gauge per figure, labelled by GPU and
+# holder: (name, the figure of a GPU at a time, or None when unknown, help).
+METRICS = (("utilization_percent", lambda gpu, now: gpu.get("utilization"),
+            "GPU utilisation (NVML utilization.gpu), percent"),
+           ("memory_used_mib", lambda gpu, now: gpu.get("memory_used"), "GPU memory in use, MiB"),
+           ("memory_total_mib", lambda gpu, now: gpu.get("memory_total"), "GPU memory, MiB"),
+           ("idle_seconds", _idle_seconds, "Seconds the GPU has read 0 % utilisation"))
 
 
 def _label(value: str) -> str:
@@ -152,11 +159,10 @@ def prometheus_text(usage: dict[str, dict], holders: dict[str, list[str]], now: 
     """The GPUs' usage as Prometheus metrics: jupytergpu_gpu_<figure>{node, uuid, name, holder}
     (holder "" for a free GPU), and jupytergpu_gpu_idle_seconds for the idle ones."""
     lines = []
-    for metric, field, meaning in (*METRICS, ("idle_seconds", None, "Seconds the GPU has read 0 % utilisation")):
+    for metric, figure, meaning in METRICS:
         lines += [f"# HELP jupytergpu_gpu_{metric} {meaning}", f"# TYPE jupytergpu_gpu_{metric} gauge"]
         for uuid, gpu in sorted(usage.items()):
-            value = (now - gpu["idle_since"] if gpu.get("idle_since") is not None else None) if field is None \
-                else gpu.get(field)
+            value = figure(gpu, now)
             if value is None:
                 continue
             labels = (f'node="{_label(gpu.get("node", ""))}",uuid="{_label(uuid)}",name="{_label(gpu.get("name", ""))}",'

@@ -20,7 +20,7 @@ from jhgpu.checks import (ACCOUNT_NAME, groups_of, profiles_of, IMAGE_NAME, IMAG
                           local_folder, matches, memory_size, notebook_images, number_in, one_of, optional,
                           passwords, path_under, pem_certificates, url, within)
 from jhgpu.auth import AUTH_MODES, LDAP_TLS
-from jhgpu.backups import KEEP_UNITS
+from jhgpu.backups import KEEP_UNITS, SFTP
 from jhgpu.nvidia import FLAVOURS
 from jhgpu.nvidia_modules import MODULE_SETTINGS
 from jhgpu.setting_rules import RULES
@@ -35,6 +35,8 @@ class SettingsError(PyinfraError):
 
 GROUP_NAME = matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "a group name (letters, digits, '.', '_', '-')")
 LDAP_DN = matches(r"[^\n=]+=[^\n]+", "an LDAP DN like 'ou=people,dc=lab,dc=example'")
+# A systemd.time(7) calendar event, on one line of these characters: nothing that could add a unit line.
+CALENDAR_EVENT = r"[A-Za-z0-9*:,./~ -]+"
 UNIX_NAME = matches(r"[a-z_][a-z0-9_-]{0,31}", "a Unix user name (lowercase, up to 32 characters)")
 
 def keep_policy(value: Any) -> None:
@@ -133,13 +135,12 @@ SETTINGS: dict[str, Callable[[Any], None]] = {
     "gpu_idle_exempt_groups": list_of(GROUP_NAME),
     "gpu_idle_exempt_admins": is_type(bool),
     "prometheus_token_file": optional(local_file),
-    "backup_repository": optional(matches(r"/[^\n]*|sftp:[A-Za-z0-9._-]+@[A-Za-z0-9.:\[\]-]+:/[^\n]*",
-                                          "a folder (/mnt/backup/hub) or sftp:USER@HOST:/PATH")),
+    "backup_repository": optional(matches(rf"/[^\n]*|{SFTP.pattern}", "a folder (/mnt/backup/hub) or sftp:USER@HOST:/PATH")),
     "backup_password_file": optional(local_file),
     "backup_ssh_key_file": optional(local_file),
     "backup_ssh_known_hosts_file": optional(local_file),
-    "backup_schedule": matches(r"[A-Za-z0-9*:,./~ -]+", "a systemd calendar event like '*-*-* 03:00' or 'daily'"),
-    "backup_check_schedule": matches(r"[A-Za-z0-9*:,./~ -]+", "a systemd calendar event like 'Sun *-*-* 05:00'"),
+    "backup_schedule": matches(CALENDAR_EVENT, "a systemd calendar event like '*-*-* 03:00' or 'daily'"),
+    "backup_check_schedule": matches(CALENDAR_EVENT, "a systemd calendar event like 'Sun *-*-* 05:00'"),
     "backup_keep": keep_policy,
     "restore_from_backup": is_type(bool),
     "user_blocked_addresses": list_of(ipv4_network),

@@ -13,7 +13,7 @@ from pyinfra.operations import files, server, systemd
 from jhgpu import backup_status
 from jhgpu.backups import (BACKUP_STAGING, BACKUP_UNIT, CHECK_UNIT, PACKAGE, SCRIPT, SECRETS_DIR, STATUS_RECORDER,
                            backup_plan, unit_files)
-from jhgpu.hub import HUB_DATA_DIR, HUB_DB_FILE, render
+from jhgpu.hub import HUB_DB_FILE, render
 from jhgpu.operations.apt import apt_install
 
 plan = backup_plan(host.data)
@@ -23,13 +23,12 @@ if plan:
     for setting, name in plan.secrets.items():
         files.put(name=f"Upload {setting} into {SECRETS_DIR}", src=getattr(host.data, setting),
                   dest=f"{SECRETS_DIR}/{name}", user="root", group="root", mode="600")
-    database = f"{host.data.jupyterhub_root.rstrip('/')}/{HUB_DATA_DIR}/{HUB_DB_FILE}"
     files.put(name=f"Write {SCRIPT}", dest=SCRIPT, user="root", group="root", mode="700", src=StringIO(render(
         "jupyterhub-backup.sh.j2", {"plan": plan, "secrets_dir": SECRETS_DIR, "staging": BACKUP_STAGING,
-                                    "db": database, "db_name": HUB_DB_FILE})))
+                                    "db": plan.database, "db_name": HUB_DB_FILE})))
     if host.data.restore_from_backup:
-        if host.get_fact(File, path=database):
-            host.log(f"Note: restore_from_backup is set, but the Hub's database {database} exists: nothing is "
+        if host.get_fact(File, path=plan.database):
+            host.log(f"Note: restore_from_backup is set, but the Hub's database {plan.database} exists: nothing is "
                      "restored over it (set it to False once a restore is done)", logger.info)
         else:
             server.shell(name=f"Restore the latest backup from {plan.repository}", commands=[f"{SCRIPT} restore"])

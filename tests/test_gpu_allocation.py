@@ -245,3 +245,12 @@ def test_a_user_allowed_no_gpu_is_offered_none_and_refused_any():
     assert '<option value="2">2 GPUs, chosen for you</option>' in form and 'value="3"' not in form
     with pytest.raises(ValueError, match="You can ask for 0 to 2 GPUs, not 3"):
         allocation.requested(3, FOUR, 2)
+
+
+def test_a_swarm_servers_holdings_are_the_gpus_swarm_assigned_its_running_tasks():
+    """As `docker inspect` shows a task's generic resources (a count of another kind is not a GPU)."""
+    task = {"GenericResources": [{"NamedResourceSpec": {"Kind": "gpu", "Value": "GPU-1"}},
+                                 {"DiscreteResourceSpec": {"Kind": "fpga", "Value": 1}}]}
+    labels = allocation.swarm_holder_labels({allocation.HOLDER_LABEL: "alice"}, [task, {"GenericResources": None}])
+    assert labels == allocation.holder_labels("alice", ("GPU-1",))
+    assert allocation.holdings([labels]) == {"alice": ("GPU-1",)}
