@@ -25,8 +25,8 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 # Minutes each end-to-end module took in a full run on 2 cores, to start the longest first (a
 # module missing here counts as 3 minutes; the order only affects the total time).
-MINUTES = {"test_e2e_gpus.py": 9, "test_e2e_hub.py": 8, "test_e2e_swarm.py": 6, "test_e2e_https.py": 5,
-           "test_e2e_images.py": 4, "test_e2e_foundation.py": 4, "test_e2e_backup.py": 4, "test_e2e_ldap.py": 3}
+MINUTES = {"test_e2e_gpus.py": 8, "test_e2e_hub.py": 8, "test_e2e_backup.py": 7, "test_e2e_swarm.py": 6,
+           "test_e2e_https.py": 6, "test_e2e_images.py": 5, "test_e2e_foundation.py": 4, "test_e2e_ldap.py": 3}
 
 
 def pytest(args: list[str]) -> list[str]:
@@ -52,12 +52,13 @@ def main(args: list[str]) -> int:
             began = time.monotonic()
             with tempfile.TemporaryFile("w+") as output:
                 code = subprocess.call(pytest([*args, *paths]), stdout=output, stderr=subprocess.STDOUT, cwd=TESTS.parent)
+                took = time.monotonic() - began
                 output.seek(0)
                 with lock:
-                    print(f"\n===== {name}: exit {code} after {(time.monotonic() - began) / 60:.1f} min =====", flush=True)
+                    print(f"\n===== {name}: exit {code} after {took / 60:.1f} min =====", flush=True)
                     sys.stdout.write(output.read())
                     sys.stdout.flush()
-                    results.append((name, code, time.monotonic() - began))
+                    results.append((name, code, took))
 
     lanes = [threading.Thread(target=lane) for _ in range(max(1, int(os.environ.get("TEST_JOBS", "2"))))]
     for thread in lanes:
